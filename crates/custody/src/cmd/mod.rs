@@ -1,0 +1,9 @@
+//! One module per subcommand; each owns its `Args` and a `run` returning an exit code.
+
+pub mod audit;
+pub mod device;
+pub mod open;
+pub mod sanitize;
+pub mod scan;
+pub mod seal;
+pub mod token;

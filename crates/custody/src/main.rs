@@ -1,0 +1,79 @@
+//! `custody`: the one binary of the custody support plane.
+//!
+//! This crate is deliberately thin: it parses arguments, reads files and the
+//! environment, calls the library crates and maps their outcomes to output and
+//! exit codes. Exit codes: 0 clean / success, 1 findings or refusal, 2 error.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// custody: a support plane built like identity infrastructure.
+#[derive(Debug, Parser)]
+#[command(name = "custody", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Detect credentials in files, directories or stdin.
+    Scan(cmd::scan::Args),
+    /// Remove replayable credentials from a HAR, JSON, text/log or zip artifact.
+    Sanitize(cmd::sanitize::Args),
+    /// Manage this device's identity (HPKE and proof-of-possession keys).
+    #[command(subcommand)]
+    Device(cmd::device::Command),
+    /// Seal an artifact to one device, network context and time window.
+    Seal(cmd::seal::Args),
+    /// Open a sealed export on this device.
+    Open(cmd::open::Args),
+    /// Issue, inspect and verify access tokens locally.
+    #[command(subcommand)]
+    Token(cmd::token::Command),
+    /// Verify, prove, export and tail the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(cmd::audit::Command),
+}
+
+/// Exit status for a run that found nothing to report.
+pub const EXIT_CLEAN: u8 = 0;
+/// Exit status for findings, refusals or failed verification.
+pub const EXIT_FINDINGS: u8 = 1;
+/// Exit status for errors (bad input, I/O, usage).
+pub const EXIT_ERROR: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Scan(args) => cmd::scan::run(args),
+        Command::Sanitize(args) => cmd::sanitize::run(args),
+        Command::Device(command) => cmd::device::run(command),
+        Command::Seal(args) => cmd::seal::run(args),
+        Command::Open(args) => cmd::open::run(args),
+        Command::Token(command) => cmd::token::run(command),
+        Command::Audit(command) => cmd::audit::run(command),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                return ExitCode::from(EXIT_CLEAN);
+            }
+            eprintln!("custody: error: {err:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+/// A closed stdout (e.g. `custody scan | head`) is not an error (ripgrep's rule).
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
