@@ -1,1 +1,15 @@
-//! custody-seal.
+#![doc = include_str!("../README.md")]
+
+pub mod device;
+pub mod entropy;
+pub mod envelope;
+pub mod header;
+pub mod keys;
+
+pub use device::{DeviceError, DeviceIdentity, DevicePublic};
+pub use entropy::{Entropy, EntropyError, OsEntropy};
+pub use envelope::{
+    MAGIC, OpenError, SealError, SealRequest, Section, artifact_digest, open, seal,
+};
+pub use header::{CHUNK_SIZE, ExportId, FORMAT_VERSION, Header, HeaderError, NetworkContext};
+pub use keys::{HpkePublicKey, HpkeSecretKey, KeyError, SigningKey, Thumbprint, VerifyingKey};

@@ -1,0 +1,746 @@
+//! A streaming JSON reader over any [`Read`], with positions and limits.
+//!
+//! [`Reader`] offers two levels: structural steps (`begin_object`, `next_member`,
+//! `next_element`, ...) that let a driver walk the top of a document without holding
+//! it, and [`Reader::parse_value`], which materialises one bounded sub-tree (a HAR
+//! entry) as a [`Value`]. Parsing is iterative (an explicit stack, never recursion),
+//! and every limit is checked *before* the memory it guards is allocated: a 500 MB
+//! string fails after at most `max_value_bytes` are buffered, and 100,000-deep nesting
+//! fails at `max_depth`. The input is hashed (SHA-256) as it is read.
+
+use std::io::Read;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{LimitError, LimitKind, ParseError, ParseReason, Position, SanitizeError};
+use crate::json::value::{Pointer, Value};
+
+/// Limits applied while reading.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) max_depth: usize,
+    pub(crate) max_value_bytes: usize,
+    pub(crate) max_entry_bytes: usize,
+    pub(crate) max_entry_nodes: usize,
+    pub(crate) max_input_bytes: Option<u64>,
+}
+
+const BUF_SIZE: usize = 64 * 1024;
+
+/// A buffered, position-tracking, hashing JSON reader.
+pub(crate) struct Reader<R> {
+    inner: R,
+    buf: Box<[u8]>,
+    pos: usize,
+    end: usize,
+    /// Input offset of `buf[0]`.
+    base: u64,
+    line: u64,
+    line_start: u64,
+    eof: bool,
+    hasher: Sha256,
+    limits: Limits,
+    /// Pointer of the value being read, for error positions.
+    pub(crate) pointer: Pointer,
+}
+
+enum Frame {
+    Arr(Vec<Value>),
+    Obj(Vec<(String, Value)>, String),
+}
+
+type Result<T> = std::result::Result<T, SanitizeError>;
+
+impl<R: Read> Reader<R> {
+    /// A reader with the default buffer size.
+    pub(crate) fn new(inner: R, limits: Limits) -> Self {
+        Self::with_capacity(inner, limits, BUF_SIZE)
+    }
+
+    /// A reader with a buffer of `capacity` bytes (at least 16).
+    pub(crate) fn with_capacity(inner: R, limits: Limits, capacity: usize) -> Self {
+        Self {
+            inner,
+            buf: vec![0; capacity.clamp(16, BUF_SIZE)].into_boxed_slice(),
+            pos: 0,
+            end: 0,
+            base: 0,
+            line: 1,
+            line_start: 0,
+            eof: false,
+            hasher: Sha256::new(),
+            limits,
+            pointer: Pointer::default(),
+        }
+    }
+
+    /// Bytes consumed so far.
+    pub(crate) fn offset(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
+    /// Hex SHA-256 of all bytes read from the input so far.
+    pub(crate) fn digest_hex(&self) -> String {
+        hex(&self.hasher.clone().finalize())
+    }
+
+    /// Total bytes read from the input so far.
+    pub(crate) fn bytes_read(&self) -> u64 {
+        self.base + self.end as u64
+    }
+
+    /// The current position (with the current pointer).
+    pub(crate) fn position(&self) -> Position {
+        let offset = self.offset();
+        Position {
+            byte_offset: offset,
+            line: self.line,
+            column: offset.saturating_sub(self.line_start) + 1,
+            pointer: Some(self.pointer.as_str().to_owned()),
+        }
+    }
+
+    pub(crate) fn parse_error(&self, reason: ParseReason) -> SanitizeError {
+        SanitizeError::Parse(ParseError {
+            at: self.position(),
+            reason,
+        })
+    }
+
+    fn limit_error(&self, what: LimitKind, limit: u64) -> SanitizeError {
+        SanitizeError::Limit(LimitError {
+            what,
+            limit,
+            at: self.position(),
+        })
+    }
+
+    fn eof_error(&self, expected: &'static str) -> SanitizeError {
+        self.parse_error(ParseReason::UnexpectedEof { expected })
+    }
+
+    fn unexpected(&self, expected: &'static str) -> SanitizeError {
+        self.parse_error(ParseReason::UnexpectedByte { expected })
+    }
+
+    /// Ensures at least one unread byte is buffered; false at end of input.
+    fn fill(&mut self) -> Result<bool> {
+        if self.pos < self.end {
+            return Ok(true);
+        }
+        if self.eof {
+            return Ok(false);
+        }
+        self.base += self.end as u64;
+        self.pos = 0;
+        self.end = 0;
+        loop {
+            match self.inner.read(&mut self.buf) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(false);
+                }
+                Ok(n) => {
+                    self.end = n.min(self.buf.len());
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(SanitizeError::Io(e)),
+            }
+        }
+        self.hasher
+            .update(self.buf.get(..self.end).unwrap_or_default());
+        if let Some(max) = self.limits.max_input_bytes
+            && self.base + self.end as u64 > max
+        {
+            // Report the position of the first byte past the limit.
+            self.pos = usize::try_from(max.saturating_sub(self.base)).unwrap_or(0).min(self.end);
+            return Err(self.limit_error(LimitKind::InputBytes, max));
+        }
+        Ok(true)
+    }
+
+    fn peek(&mut self) -> Result<Option<u8>> {
+        if self.fill()? {
+            Ok(self.buf.get(self.pos).copied())
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn bump(&mut self) {
+        self.pos += 1;
+    }
+
+    fn next_byte(&mut self, expected: &'static str) -> Result<u8> {
+        match self.peek()? {
+            Some(b) => {
+                self.bump();
+                Ok(b)
+            }
+            None => Err(self.eof_error(expected)),
+        }
+    }
+
+    /// Skips whitespace; returns the next byte without consuming it.
+    pub(crate) fn skip_ws(&mut self) -> Result<Option<u8>> {
+        loop {
+            while let Some(&b) = self.buf.get(self.pos).filter(|_| self.pos < self.end) {
+                match b {
+                    b' ' | b'\t' | b'\r' => self.pos += 1,
+                    b'\n' => {
+                        self.pos += 1;
+                        self.line += 1;
+                        self.line_start = self.offset();
+                    }
+                    _ => return Ok(Some(b)),
+                }
+            }
+            if !self.fill()? {
+                return Ok(None);
+            }
+        }
+    }
+
+    fn expect(&mut self, byte: u8, expected: &'static str) -> Result<()> {
+        match self.skip_ws()? {
+            Some(b) if b == byte => {
+                self.bump();
+                Ok(())
+            }
+            Some(_) => Err(self.unexpected(expected)),
+            None => Err(self.eof_error(expected)),
+        }
+    }
+
+    /// Reads a string; the next non-whitespace byte must be `"`.
+    pub(crate) fn read_string(&mut self) -> Result<String> {
+        self.expect(b'"', "a string")?;
+        let start = self.position();
+        let mut out: Vec<u8> = Vec::new();
+        loop {
+            if !self.fill()? {
+                return Err(self.eof_error("the end of a string"));
+            }
+            let chunk = self.buf.get(self.pos..self.end).unwrap_or_default();
+            let found = memchr::memchr2(b'"', b'\\', chunk);
+            let upto = found.unwrap_or(chunk.len());
+            let run = chunk.get(..upto).unwrap_or_default();
+            if let Some(i) = run.iter().position(|&b| b < 0x20) {
+                self.pos += i;
+                return Err(self.parse_error(ParseReason::ControlCharacter));
+            }
+            if out.len() + upto > self.limits.max_value_bytes {
+                self.pos += self.limits.max_value_bytes.saturating_sub(out.len()).min(upto);
+                return Err(self.limit_error(
+                    LimitKind::ValueBytes,
+                    self.limits.max_value_bytes as u64,
+                ));
+            }
+            out.extend_from_slice(run);
+            self.pos += upto;
+            if found.is_none() {
+                continue;
+            }
+            let quote_or_backslash = self.next_byte("the end of a string")?;
+            if quote_or_backslash == b'"' {
+                break;
+            }
+            self.read_escape(&mut out)?;
+        }
+        String::from_utf8(out).map_err(|_| {
+            SanitizeError::Parse(ParseError {
+                at: start,
+                reason: ParseReason::InvalidUtf8,
+            })
+        })
+    }
+
+    fn read_escape(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        let b = self.next_byte("an escape sequence")?;
+        let simple = match b {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'/' => b'/',
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'u' => {
+                let hi = self.read_hex4()?;
+                let code = if (0xD800..0xDC00).contains(&hi) {
+                    if self.next_byte("a low surrogate")? != b'\\'
+                        || self.next_byte("a low surrogate")? != b'u'
+                    {
+                        return Err(self.parse_error(ParseReason::InvalidEscape));
+                    }
+                    let lo = self.read_hex4()?;
+                    if !(0xDC00..0xE000).contains(&lo) {
+                        return Err(self.parse_error(ParseReason::InvalidEscape));
+                    }
+                    0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                } else {
+                    hi
+                };
+                let c = char::from_u32(code)
+                    .ok_or_else(|| self.parse_error(ParseReason::InvalidEscape))?;
+                let mut tmp = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());
+                return Ok(());
+            }
+            _ => return Err(self.parse_error(ParseReason::InvalidEscape)),
+        };
+        out.push(simple);
+        Ok(())
+    }
+
+    fn read_hex4(&mut self) -> Result<u32> {
+        let mut v = 0u32;
+        for _ in 0..4 {
+            let b = self.next_byte("four hex digits")?;
+            let d = char::from(b)
+                .to_digit(16)
+                .ok_or_else(|| self.parse_error(ParseReason::InvalidEscape))?;
+            v = v * 16 + d;
+        }
+        Ok(v)
+    }
+
+    fn read_number(&mut self) -> Result<Box<str>> {
+        let mut out = Vec::new();
+        while let Some(b) = self.peek()? {
+            if !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') {
+                break;
+            }
+            if out.len() >= self.limits.max_value_bytes {
+                return Err(self.limit_error(
+                    LimitKind::ValueBytes,
+                    self.limits.max_value_bytes as u64,
+                ));
+            }
+            out.push(b);
+            self.bump();
+        }
+        if !valid_number(&out) {
+            return Err(self.parse_error(ParseReason::InvalidNumber));
+        }
+        // Only ASCII bytes were accepted above.
+        Ok(String::from_utf8(out).unwrap_or_default().into_boxed_str())
+    }
+
+    fn read_literal(&mut self, word: &'static [u8], expected: &'static str) -> Result<()> {
+        for &w in word {
+            match self.peek()? {
+                Some(b) if b == w => self.bump(),
+                Some(_) => return Err(self.unexpected(expected)),
+                None => return Err(self.eof_error(expected)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts an object: the next non-whitespace byte must be `{`.
+    pub(crate) fn begin_object(&mut self) -> Result<()> {
+        self.expect(b'{', "'{'")
+    }
+
+    /// Starts an array: the next non-whitespace byte must be `[`.
+    pub(crate) fn begin_array(&mut self) -> Result<()> {
+        self.expect(b'[', "'['")
+    }
+
+    /// The next member name of the current object, or `None` after its `}`.
+    pub(crate) fn next_member(&mut self, first: &mut bool) -> Result<Option<String>> {
+        match self.skip_ws()? {
+            Some(b'}') => {
+                self.bump();
+                return Ok(None);
+            }
+            Some(b',') if !*first => self.bump(),
+            Some(b'"') if *first => {}
+            Some(_) if *first => return Err(self.unexpected("a member name or '}'")),
+            Some(_) => return Err(self.unexpected("',' or '}'")),
+            None => return Err(self.eof_error("',' or '}'")),
+        }
+        *first = false;
+        let key = self.read_string()?;
+        self.expect(b':', "':'")?;
+        Ok(Some(key))
+    }
+
+    /// Whether another element of the current array follows (consuming its `,`),
+    /// or the array ended (consuming its `]`).
+    pub(crate) fn next_element(&mut self, first: &mut bool) -> Result<bool> {
+        match self.skip_ws()? {
+            Some(b']') => {
+                self.bump();
+                return Ok(false);
+            }
+            Some(b',') if !*first => self.bump(),
+            Some(_) if *first => {}
+            Some(_) => return Err(self.unexpected("',' or ']'")),
+            None => return Err(self.eof_error("',' or ']'")),
+        }
+        *first = false;
+        Ok(true)
+    }
+
+    /// The next non-whitespace byte, without consuming it.
+    pub(crate) fn peek_value_start(&mut self) -> Result<u8> {
+        self.skip_ws()?.ok_or_else(|| self.eof_error("a value"))
+    }
+
+    /// Checks that only whitespace follows the document.
+    pub(crate) fn finish(&mut self) -> Result<()> {
+        match self.skip_ws()? {
+            None => Ok(()),
+            Some(_) => Err(self.parse_error(ParseReason::TrailingData)),
+        }
+    }
+
+    /// Reads one complete value whose outermost container sits at nesting depth
+    /// `base_depth + 1`, within the entry limits.
+    pub(crate) fn parse_value(&mut self, base_depth: usize) -> Result<Value> {
+        let start = self.offset();
+        let mut nodes = 0usize;
+        let mut stack: Vec<Frame> = Vec::new();
+        'value: loop {
+            let b = self.peek_value_start()?;
+            if self.offset() - start > self.limits.max_entry_bytes as u64 {
+                return Err(self.limit_error(
+                    LimitKind::EntryBytes,
+                    self.limits.max_entry_bytes as u64,
+                ));
+            }
+            nodes += 1;
+            if nodes > self.limits.max_entry_nodes {
+                return Err(self.limit_error(
+                    LimitKind::EntryNodes,
+                    self.limits.max_entry_nodes as u64,
+                ));
+            }
+            let mut value = match b {
+                b'{' | b'[' => {
+                    if base_depth + stack.len() + 1 > self.limits.max_depth {
+                        return Err(
+                            self.limit_error(LimitKind::Depth, self.limits.max_depth as u64)
+                        );
+                    }
+                    self.bump();
+                    let close = if b == b'{' { b'}' } else { b']' };
+                    if self.skip_ws()? == Some(close) {
+                        self.bump();
+                        if b == b'{' {
+                            Value::Obj(Vec::new())
+                        } else {
+                            Value::Arr(Vec::new())
+                        }
+                    } else if b == b'{' {
+                        if self.skip_ws()? != Some(b'"') {
+                            return Err(self.unexpected("a member name or '}'"));
+                        }
+                        let key = self.read_string()?;
+                        self.expect(b':', "':'")?;
+                        stack.push(Frame::Obj(Vec::new(), key));
+                        continue 'value;
+                    } else {
+                        stack.push(Frame::Arr(Vec::new()));
+                        continue 'value;
+                    }
+                }
+                b'"' => Value::Str(self.read_string()?),
+                b'-' | b'0'..=b'9' => Value::Num(self.read_number()?),
+                b't' => {
+                    self.read_literal(b"true", "'true'")?;
+                    Value::Bool(true)
+                }
+                b'f' => {
+                    self.read_literal(b"false", "'false'")?;
+                    Value::Bool(false)
+                }
+                b'n' => {
+                    self.read_literal(b"null", "'null'")?;
+                    Value::Null
+                }
+                _ => return Err(self.unexpected("a value")),
+            };
+            // Attach the completed value to its parent, closing containers as needed.
+            loop {
+                let Some(mut frame) = stack.pop() else {
+                    return Ok(value);
+                };
+                match &mut frame {
+                    Frame::Arr(items) => {
+                        items.push(value);
+                        match self.skip_ws()? {
+                            Some(b',') => {
+                                self.bump();
+                                stack.push(frame);
+                                continue 'value;
+                            }
+                            Some(b']') => self.bump(),
+                            Some(_) => return Err(self.unexpected("',' or ']'")),
+                            None => return Err(self.eof_error("',' or ']'")),
+                        }
+                    }
+                    Frame::Obj(members, key) => {
+                        members.push((std::mem::take(key), value));
+                        match self.skip_ws()? {
+                            Some(b',') => {
+                                self.bump();
+                                if self.skip_ws()? != Some(b'"') {
+                                    return Err(self.unexpected("a member name"));
+                                }
+                                *key = self.read_string()?;
+                                self.expect(b':', "':'")?;
+                                stack.push(frame);
+                                continue 'value;
+                            }
+                            Some(b'}') => self.bump(),
+                            Some(_) => return Err(self.unexpected("',' or '}'")),
+                            None => return Err(self.eof_error("',' or '}'")),
+                        }
+                    }
+                }
+                value = match frame {
+                    Frame::Arr(items) => Value::Arr(items),
+                    Frame::Obj(members, _) => Value::Obj(members),
+                };
+            }
+        }
+    }
+}
+
+/// Parses a complete JSON document held in memory (an embedded body).
+pub(crate) fn parse_document(text: &str, limits: Limits) -> Result<Value> {
+    let mut reader = Reader::with_capacity(text.as_bytes(), limits, text.len());
+    let value = reader.parse_value(0)?;
+    reader.finish()?;
+    Ok(value)
+}
+
+fn valid_number(s: &[u8]) -> bool {
+    let mut it = s.iter().copied().peekable();
+    if it.peek() == Some(&b'-') {
+        it.next();
+    }
+    match it.next() {
+        Some(b'0') => {}
+        Some(b'1'..=b'9') => {
+            while it.peek().is_some_and(u8::is_ascii_digit) {
+                it.next();
+            }
+        }
+        _ => return false,
+    }
+    if it.peek() == Some(&b'.') {
+        it.next();
+        if !it.peek().is_some_and(u8::is_ascii_digit) {
+            return false;
+        }
+        while it.peek().is_some_and(u8::is_ascii_digit) {
+            it.next();
+        }
+    }
+    if matches!(it.peek(), Some(b'e' | b'E')) {
+        it.next();
+        if matches!(it.peek(), Some(b'+' | b'-')) {
+            it.next();
+        }
+        if !it.peek().is_some_and(u8::is_ascii_digit) {
+            return false;
+        }
+        while it.peek().is_some_and(u8::is_ascii_digit) {
+            it.next();
+        }
+    }
+    it.next().is_none()
+}
+
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        s.push(char::from(HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0')));
+        s.push(char::from(HEX.get(usize::from(b & 0xf)).copied().unwrap_or(b'0')));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits {
+            max_depth: 64,
+            max_value_bytes: 1024,
+            max_entry_bytes: 64 * 1024,
+            max_entry_nodes: 10_000,
+            max_input_bytes: None,
+        }
+    }
+
+    fn parse(s: &[u8]) -> Result<Value> {
+        let mut r = Reader::with_capacity(s, limits(), 16);
+        let v = r.parse_value(0)?;
+        r.finish()?;
+        Ok(v)
+    }
+
+    fn parse_err(s: &[u8]) -> SanitizeError {
+        match parse(s) {
+            Ok(v) => panic!("expected an error, got {v:?}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn round_trips_values_in_order() {
+        let src = r#"{"b":[1,-2.5e+3,true,false,null],"a":{"x":"y\u00e9\ud83d\ude00\n"},"c":[]}"#;
+        let v = parse(src.as_bytes()).unwrap();
+        assert_eq!(
+            v.to_json_string(),
+            "{\"b\":[1,-2.5e+3,true,false,null],\"a\":{\"x\":\"y\u{e9}\u{1F600}\\n\"},\"c\":[]}"
+        );
+    }
+
+    #[test]
+    fn truncated_input_names_position() {
+        let e = parse_err(b"{\"a\": [1, 2");
+        let SanitizeError::Parse(p) = &e else { panic!("{e}") };
+        assert!(matches!(p.reason(), ParseReason::UnexpectedEof { .. }));
+        assert_eq!(p.at().byte_offset(), 11);
+        assert_eq!(p.at().line(), 1);
+        assert!(e.to_string().contains("byte 11 (line 1, column 12)"), "{e}");
+        let e = parse_err(b"{\"a\": \"unterminated");
+        assert!(e.to_string().contains("truncated"), "{e}");
+    }
+
+    #[test]
+    fn malformed_json_names_line_and_column() {
+        let e = parse_err(b"{\n  \"a\": 1,\n  \"b\" 2\n}");
+        let SanitizeError::Parse(p) = &e else { panic!("{e}") };
+        assert_eq!((p.at().line(), p.at().column()), (3, 7));
+        assert!(e.to_string().contains("expected ':'"), "{e}");
+        for bad in [
+            &b"[1,]"[..],
+            b"{\"a\":1,}",
+            b"[01]",
+            b"[1.]",
+            b"[-]",
+            b"[tru]",
+            b"[\"\\x\"]",
+            b"[\"\\ud800\"]",
+            b"[\"a\tb\"]",
+            b"{1:2}",
+            b"[1] [2]",
+        ] {
+            assert!(matches!(parse(bad), Err(SanitizeError::Parse(_))), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused_with_position() {
+        let e = parse_err(b"[\"ok\", \"bad \xff\xfe\"]");
+        let SanitizeError::Parse(p) = &e else { panic!("{e}") };
+        assert_eq!(p.reason(), ParseReason::InvalidUtf8);
+        assert_eq!(p.at().byte_offset(), 8);
+    }
+
+    #[test]
+    fn deep_nesting_is_a_limit_error_without_recursion() {
+        let mut s = vec![b'['; 100_000];
+        s.extend(vec![b']'; 100_000]);
+        let e = parse_err(&s);
+        let SanitizeError::Limit(l) = &e else { panic!("{e}") };
+        assert_eq!(l.what(), LimitKind::Depth);
+        assert_eq!(l.at().byte_offset(), 64);
+        // The unsafe variant: without the check the same input parses (so the limit,
+        // not an accident, is what stops it).
+        let mut lax = limits();
+        lax.max_depth = 200_000;
+        lax.max_entry_nodes = 200_000;
+        lax.max_entry_bytes = 1 << 20;
+        let mut r = Reader::new(&s[..], lax);
+        let v = r.parse_value(0).unwrap();
+        // Drop iteratively-deep value on a big stack to avoid overflowing the test thread.
+        std::thread::Builder::new()
+            .stack_size(256 << 20)
+            .spawn(move || drop(v))
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    #[test]
+    fn huge_string_fails_at_the_limit_before_buffering_it() {
+        // A reader that yields an endless string: if the limit did not stop reading
+        // before buffering, this test would never end.
+        struct Endless(bool);
+        impl Read for Endless {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let start = if self.0 { 0 } else { 2 };
+                if !self.0 {
+                    buf[..2].copy_from_slice(b"[\"");
+                    self.0 = true;
+                }
+                buf[start..].fill(b'a');
+                Ok(buf.len())
+            }
+        }
+        let mut r = Reader::new(Endless(false), limits());
+        let e = r.parse_value(0).unwrap_err();
+        let SanitizeError::Limit(l) = &e else { panic!("{e}") };
+        assert_eq!(l.what(), LimitKind::ValueBytes);
+        assert!(r.bytes_read() <= 2 * BUF_SIZE as u64);
+        assert!(e.to_string().contains("bytes in one string"), "{e}");
+    }
+
+    #[test]
+    fn input_limit_and_node_limit() {
+        let mut l = limits();
+        l.max_input_bytes = Some(10);
+        let mut r = Reader::with_capacity(&b"[1,2,3,4,5,6,7,8]"[..], l, 16);
+        let e = r.parse_value(0).unwrap_err();
+        assert!(matches!(&e, SanitizeError::Limit(x) if x.what() == LimitKind::InputBytes));
+        let mut l = limits();
+        l.max_entry_nodes = 3;
+        let mut r = Reader::new(&b"[1,2,3,4]"[..], l);
+        let e = r.parse_value(0).unwrap_err();
+        assert!(matches!(&e, SanitizeError::Limit(x) if x.what() == LimitKind::EntryNodes));
+    }
+
+    #[test]
+    fn streaming_steps_walk_members_and_elements() {
+        let mut r = Reader::with_capacity(&b" {\"a\": [1, {\"b\":2}], \"c\": 3} "[..], limits(), 16);
+        r.begin_object().unwrap();
+        let mut first = true;
+        assert_eq!(r.next_member(&mut first).unwrap().as_deref(), Some("a"));
+        r.begin_array().unwrap();
+        let mut f2 = true;
+        let mut got = Vec::new();
+        while r.next_element(&mut f2).unwrap() {
+            got.push(r.parse_value(2).unwrap().to_json_string());
+        }
+        assert_eq!(got, ["1", "{\"b\":2}"]);
+        assert_eq!(r.next_member(&mut first).unwrap().as_deref(), Some("c"));
+        assert_eq!(r.parse_value(1).unwrap().to_json_string(), "3");
+        assert_eq!(r.next_member(&mut first).unwrap(), None);
+        r.finish().unwrap();
+        let digest = r.digest_hex();
+        assert_eq!(digest.len(), 64);
+    }
+
+    #[test]
+    fn numbers_follow_the_grammar() {
+        for ok in ["0", "-0", "12", "1.5", "1e9", "1E-2", "-3.25e+10"] {
+            assert!(valid_number(ok.as_bytes()), "{ok}");
+        }
+        for bad in ["", "-", "01", "1.", ".5", "1e", "1e+", "+1", "1-2", "--1"] {
+            assert!(!valid_number(bad.as_bytes()), "{bad}");
+        }
+    }
+}

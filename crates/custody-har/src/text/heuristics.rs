@@ -1,0 +1,614 @@
+//! Line heuristics for text and logs: where, inside one line, a value sits.
+//!
+//! [`LineScanner::hits`] finds every span of a line that the detector flags when asked
+//! with the field the span is in: header-like lines and embedded credential headers
+//! (`Field::Header`), curl and HTTPie command arguments, `key=value` / `key: value` /
+//! `"key": "value"` pairs (`Field::JsonKey`, `Field::Form`), URLs anywhere in the line
+//! (`Field::Url`, plus a split of the query and fragment into `Field::Query`
+//! parameters, which also covers relative URLs such as `GET /cb?code=..` in access
+//! logs), and the free detector over the whole line (`Field::Text`). Overlapping spans
+//! are merged; spans that fall inside a redaction marker are ignored, so the same
+//! function is the sanitizer and the re-scan of its output.
+
+use std::ops::Range;
+
+use custody_scan::{Field, Match, Scanner, is_marker};
+use regex::Regex;
+
+/// Location kinds a hit is counted under in reports.
+pub(crate) mod kind {
+    /// A header-like line or an embedded `Authorization:`-style header.
+    pub(crate) const HEADER: &str = "header";
+    /// An argument of a curl or HTTPie command.
+    pub(crate) const COMMAND: &str = "command";
+    /// A `key=value`, `key: value` or `"key": "value"` pair.
+    pub(crate) const PAIR: &str = "key-value";
+    /// A URL, or a query or fragment parameter of one.
+    pub(crate) const URL: &str = "url";
+    /// The free detector over the whole line.
+    pub(crate) const TEXT: &str = "text";
+}
+
+/// One flagged span of a line.
+pub(crate) struct Hit {
+    /// The detector's match; its span indexes the field value `value`.
+    pub(crate) m: Match,
+    /// The field value the detector was given, as a range of the line.
+    pub(crate) value: Range<usize>,
+    /// The span to replace, as a range of the line (char boundaries).
+    pub(crate) abs: Range<usize>,
+    /// The location kind (see [`kind`]).
+    pub(crate) kind: &'static str,
+}
+
+/// Compiled line heuristics; build once per artifact, share by reference.
+pub(crate) struct LineScanner<'s> {
+    scanner: &'s Scanner,
+    header_line: Regex,
+    embedded_header: Regex,
+    pair: Regex,
+    url: Regex,
+    relative_url: Regex,
+    marker: Regex,
+}
+
+/// Builds a regex from a pattern literal of this module.
+fn compile(pattern: &str) -> Regex {
+    #[expect(
+        clippy::expect_used,
+        reason = "the patterns are literals of this module, covered by every unit test"
+    )]
+    Regex::new(pattern).expect("static pattern compiles")
+}
+
+impl<'s> LineScanner<'s> {
+    /// Compiles the heuristics over `scanner`.
+    pub(crate) fn new(scanner: &'s Scanner) -> Self {
+        Self {
+            scanner,
+            // `Name: value` as a whole line, optionally after curl -v's `> ` / `< `.
+            header_line: compile(r"^[ \t]*(?:[<>][ \t]+)?([A-Za-z][A-Za-z0-9_\-]*):[ \t]*(\S.*?)[ \t\r]*$"),
+            // Credential-bearing header names anywhere in a line (log messages).
+            embedded_header: compile(
+                r"(?i)(?:^|[^A-Za-z0-9_\-])(authorization|proxy-authorization|cookie|set-cookie|x-[A-Za-z0-9\-]*(?:key|token|secret|session|auth|csrf|xsrf|signature)[A-Za-z0-9\-]*)[ \t]*:[ \t]*([^\x22'\r\n]*[^\x22'\s])",
+            ),
+            // key=value, key: value, "key": "value", 'key'='value'.
+            pair: compile(
+                r#"(?:"([A-Za-z_@$][A-Za-z0-9_.\-]*)"|'([A-Za-z_@$][A-Za-z0-9_.\-]*)'|(?-u:\b)([A-Za-z_][A-Za-z0-9_.\-]*))[ \t]*(?:=|:)[ \t]*(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|([^\s,;&"'<>(){}\[\]]+))"#,
+            ),
+            url: compile(r#"(?i)(?-u:\b)[a-z][a-z0-9+.\-]{1,15}://[^\s"'<>`\\]+"#),
+            relative_url: compile(r#"(?:^|[\s"'(=])(/[^\s"'<>?#]*[?#][^\s"'<>]+)"#),
+            marker: compile(r"\[redacted:[^\]\r\n]{1,512}\]"),
+        }
+    }
+
+    /// Every flagged span of `line`, merged (sorted, non-overlapping), never inside a
+    /// redaction marker.
+    pub(crate) fn hits(&self, line: &str) -> Vec<Hit> {
+        let mut hits = Vec::new();
+        self.header_hits(line, &mut hits);
+        self.command_hits(line, &mut hits);
+        self.pair_hits(line, &mut hits);
+        self.url_hits(line, &mut hits);
+        self.ask(line, Field::Text, 0..line.len(), kind::TEXT, &mut hits);
+        let markers: Vec<Range<usize>> = self
+            .marker
+            .find_iter(line)
+            .filter(|m| is_marker(m.as_str()))
+            .map(|m| m.range())
+            .collect();
+        hits.retain(|h| {
+            !markers.iter().any(|mk| {
+                let inside = mk.start <= h.abs.start && h.abs.end <= mk.end;
+                // A span that starts with a marker and runs on past the closing quote
+                // or bracket of the value is a header value the free detector read to
+                // the end of the line; the credential in it is the marker. (Not after
+                // a space: `Bearer [marker] token` must stay flagged.)
+                let runs_on = mk.start == h.abs.start
+                    && line
+                        .get(mk.end..)
+                        .and_then(|rest| rest.chars().next())
+                        .is_some_and(|c| "'\")}".contains(c));
+                inside || runs_on
+            })
+        });
+        merge(hits)
+    }
+
+    /// Asks the detector about `line[value]` as `field`, pushing its matches.
+    fn ask(
+        &self,
+        line: &str,
+        field: Field<'_>,
+        value: Range<usize>,
+        kind: &'static str,
+        hits: &mut Vec<Hit>,
+    ) {
+        let Some(text) = line.get(value.clone()) else {
+            return;
+        };
+        if text.is_empty() {
+            return;
+        }
+        for m in self.scanner.scan_field(field, text) {
+            let start = value.start.saturating_add(m.span.start);
+            let end = value.start.saturating_add(m.span.end).min(value.end);
+            // Widen to char boundaries: never redact less than the detector asked.
+            let mut start = line.floor_char_boundary(start);
+            let mut end = line.ceil_char_boundary(end);
+            // Surrounding whitespace is never secret; trimming it keeps a marker
+            // recognisable as one when the output is re-scanned.
+            let bytes = line.as_bytes();
+            while start < end && bytes.get(start).is_some_and(u8::is_ascii_whitespace) {
+                start = start.saturating_add(1);
+            }
+            while start < end
+                && bytes
+                    .get(end.saturating_sub(1))
+                    .is_some_and(u8::is_ascii_whitespace)
+            {
+                end = end.saturating_sub(1);
+            }
+            if start < end {
+                hits.push(Hit {
+                    m,
+                    value: value.clone(),
+                    abs: start..end,
+                    kind,
+                });
+            }
+        }
+    }
+
+    fn header_hits(&self, line: &str, hits: &mut Vec<Hit>) {
+        if let Some(c) = self.header_line.captures(line)
+            && let (Some(name), Some(value)) = (c.get(1), c.get(2))
+        {
+            let field = Field::Header {
+                name: name.as_str(),
+            };
+            self.ask(line, field, value.range(), kind::HEADER, hits);
+        }
+        for c in self.embedded_header.captures_iter(line) {
+            if let (Some(name), Some(value)) = (c.get(1), c.get(2)) {
+                let field = Field::Header {
+                    name: name.as_str(),
+                };
+                self.ask(line, field, value.range(), kind::HEADER, hits);
+            }
+        }
+    }
+
+    fn pair_hits(&self, line: &str, hits: &mut Vec<Hit>) {
+        for c in self.pair.captures_iter(line) {
+            let name = c.get(1).or_else(|| c.get(2)).or_else(|| c.get(3));
+            let (value, quoted) = match (c.get(4).or_else(|| c.get(5)), c.get(6)) {
+                (Some(v), _) => (v, true),
+                (None, Some(v)) => (v, false),
+                (None, None) => continue,
+            };
+            let Some(name) = name else { continue };
+            let mut range = value.range();
+            // `authorization=Bearer tok`: an unquoted scheme takes the next word too.
+            if !quoted && is_auth_scheme(value.as_str()) {
+                let rest = line.get(range.end..).unwrap_or_default();
+                let gap = rest.len().saturating_sub(rest.trim_start_matches([' ', '\t']).len());
+                let after = rest.get(gap..).unwrap_or_default();
+                let word = after
+                    .find(|c: char| c.is_whitespace() || c == '\'' || c == '"')
+                    .unwrap_or(after.len());
+                if gap > 0 && word > 0 {
+                    range.end = range.end.saturating_add(gap).saturating_add(word);
+                }
+            }
+            let name = name.as_str();
+            let field = if is_credential_header(name) || is_auth_scheme_prefixed(line, &range) {
+                Field::Header {
+                    name: if is_credential_header(name) { name } else { "Authorization" },
+                }
+            } else {
+                Field::JsonKey { name }
+            };
+            self.ask(line, field, range, kind::PAIR, hits);
+        }
+    }
+
+    fn url_hits(&self, line: &str, hits: &mut Vec<Hit>) {
+        for m in self.url.find_iter(line) {
+            let trimmed = m.as_str().trim_end_matches(['.', ',', ';', ')', ']', '}']);
+            let range = m.start()..m.start().saturating_add(trimmed.len());
+            self.ask(line, Field::Url, range.clone(), kind::URL, hits);
+            self.query_hits(line, range, hits);
+        }
+        for c in self.relative_url.captures_iter(line) {
+            if let Some(m) = c.get(1) {
+                self.ask(line, Field::Url, m.range(), kind::URL, hits);
+                self.query_hits(line, m.range(), hits);
+            }
+        }
+    }
+
+    /// Splits the query and fragment of the URL at `line[range]` into parameters.
+    fn query_hits(&self, line: &str, range: Range<usize>, hits: &mut Vec<Hit>) {
+        let Some(url) = line.get(range.clone()) else {
+            return;
+        };
+        let Some(q) = url.find(['?', '#']) else {
+            return;
+        };
+        let mut offset = range.start.saturating_add(q).saturating_add(1);
+        let rest = url.get(q.saturating_add(1)..).unwrap_or_default();
+        for piece in rest.split(['&', ';', '#', '?']) {
+            if let Some((name, value)) = piece.split_once('=')
+                && !name.is_empty()
+            {
+                let start = offset.saturating_add(name.len()).saturating_add(1);
+                let field = Field::Query { name };
+                self.ask(line, field, start..start.saturating_add(value.len()), kind::URL, hits);
+            }
+            offset = offset.saturating_add(piece.len()).saturating_add(1);
+        }
+    }
+
+    /// curl and HTTPie command lines: headers, cookies, user:password, data.
+    fn command_hits(&self, line: &str, hits: &mut Vec<Hit>) {
+        let words = shell_words(line);
+        for (i, w) in words.iter().enumerate() {
+            let Some(word) = line.get(w.clone()) else {
+                continue;
+            };
+            let base = word.rsplit(['/', '\\']).next().unwrap_or(word);
+            let rest = words.get(i.saturating_add(1)..).unwrap_or_default();
+            if base == "curl" || base == "curl.exe" {
+                self.curl_hits(line, rest, hits);
+            } else if matches!(base, "http" | "https" | "httpie" | "xh" | "xhs") {
+                self.httpie_hits(line, rest, hits);
+            }
+        }
+    }
+
+    fn curl_hits(&self, line: &str, args: &[Range<usize>], hits: &mut Vec<Hit>) {
+        let mut i = 0;
+        while let Some(arg) = args.get(i) {
+            i = i.saturating_add(1);
+            let Some(word) = line.get(arg.clone()) else {
+                continue;
+            };
+            let (flag, inline) = split_flag(word, arg.start, b"HbuUdFex");
+            let value = match inline {
+                Some(v) => v,
+                None if takes_value(flag) => match args.get(i) {
+                    Some(next) => {
+                        i = i.saturating_add(1);
+                        next.clone()
+                    }
+                    None => continue,
+                },
+                None => continue,
+            };
+            let value = unquote(line, value);
+            let Some(text) = line.get(value.clone()) else {
+                continue;
+            };
+            match flag {
+                "-H" | "--header" | "--proxy-header" => {
+                    if let Some((name, _)) = text.split_once(':') {
+                        let start = value.start.saturating_add(name.len()).saturating_add(1);
+                        let field = Field::Header { name: name.trim() };
+                        self.ask(line, field, start..value.end, kind::COMMAND, hits);
+                    }
+                }
+                "-b" | "--cookie" if text.contains('=') => {
+                    let field = Field::Header { name: "Cookie" };
+                    self.ask(line, field, value, kind::COMMAND, hits);
+                }
+                "-u" | "--user" | "-U" | "--proxy-user" | "--pass" => {
+                    self.credential_hits(line, value, flag == "--pass", hits);
+                }
+                "--oauth2-bearer" => {
+                    let field = Field::JsonKey {
+                        name: "access_token",
+                    };
+                    self.ask(line, field, value, kind::COMMAND, hits);
+                }
+                "-e" | "--referer" | "-x" | "--proxy" | "--url" => {
+                    self.ask(line, Field::Url, value.clone(), kind::COMMAND, hits);
+                    self.query_hits(line, value, hits);
+                }
+                "-F" | "--form" | "--form-string" => {
+                    self.form_hits(line, value, hits);
+                }
+                f if f.starts_with("-d") || f.starts_with("--data") || f == "--json" => {
+                    if !text.starts_with('@') {
+                        self.form_hits(line, value, hits);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// `user:password` (or, with `whole`, a bare secret): the part after the colon.
+    fn credential_hits(&self, line: &str, value: Range<usize>, whole: bool, hits: &mut Vec<Hit>) {
+        let Some(text) = line.get(value.clone()) else {
+            return;
+        };
+        let secret = match (whole, text.split_once(':')) {
+            (false, Some((user, _))) => {
+                value.start.saturating_add(user.len()).saturating_add(1)..value.end
+            }
+            (false, None) => {
+                // `-a TOKEN` (HTTPie bearer auth) or `-u user` (password prompted):
+                // the whole value is treated as the secret.
+                value
+            }
+            (true, _) => value,
+        };
+        let field = Field::Form { name: "password" };
+        self.ask(line, field, secret, kind::COMMAND, hits);
+    }
+
+    /// `a=1&password=x` form bodies (curl `-d`, `-F`): one `Field::Form` per parameter.
+    fn form_hits(&self, line: &str, value: Range<usize>, hits: &mut Vec<Hit>) {
+        let Some(text) = line.get(value.clone()) else {
+            return;
+        };
+        if text.trim_start().starts_with(['{', '[']) {
+            // JSON bodies are covered by the pair heuristic and the free detector.
+            return;
+        }
+        let mut offset = value.start;
+        for piece in text.split('&') {
+            if let Some((name, v)) = piece.split_once('=')
+                && !name.is_empty()
+                && !v.starts_with(['@', '<'])
+            {
+                let start = offset.saturating_add(name.len()).saturating_add(1);
+                let field = Field::Form { name };
+                self.ask(line, field, start..start.saturating_add(v.len()), kind::COMMAND, hits);
+            }
+            offset = offset.saturating_add(piece.len()).saturating_add(1);
+        }
+    }
+
+    fn httpie_hits(&self, line: &str, args: &[Range<usize>], hits: &mut Vec<Hit>) {
+        let mut i = 0;
+        while let Some(arg) = args.get(i) {
+            i = i.saturating_add(1);
+            let Some(word) = line.get(arg.clone()) else {
+                continue;
+            };
+            if word == "-a" || word == "--auth" {
+                if let Some(next) = args.get(i) {
+                    i = i.saturating_add(1);
+                    self.credential_hits(line, unquote(line, next.clone()), false, hits);
+                }
+                continue;
+            }
+            if let Some(v) = word.strip_prefix("--auth=") {
+                let start = arg.end.saturating_sub(v.len());
+                self.credential_hits(line, unquote(line, start..arg.end), false, hits);
+                continue;
+            }
+            if word.starts_with('-') || word.starts_with(':') || word.contains("://") {
+                continue;
+            }
+            self.httpie_item(line, arg.clone(), hits);
+        }
+    }
+
+    /// One HTTPie request item: `Header:value`, `name==query`, `name=data`, `name:=json`.
+    fn httpie_item(&self, line: &str, arg: Range<usize>, hits: &mut Vec<Hit>) {
+        let Some(word) = line.get(arg.clone()) else {
+            return;
+        };
+        let Some(sep) = word.find([':', '=']) else {
+            return;
+        };
+        let name = word.get(..sep).unwrap_or_default();
+        let rest = word.get(sep..).unwrap_or_default();
+        let (skip, field) = if rest.starts_with(":=") {
+            (2, Field::JsonKey { name })
+        } else if rest.starts_with("==") {
+            (2, Field::Query { name })
+        } else if rest.starts_with('=') {
+            (1, Field::JsonKey { name })
+        } else {
+            (1, Field::Header { name })
+        };
+        let start = arg.start.saturating_add(sep).saturating_add(skip);
+        let value = unquote(line, start..arg.end);
+        self.ask(line, field, value, kind::COMMAND, hits);
+    }
+}
+
+/// Header names whose value is a credential by position (`Field::Header` parses them).
+fn is_credential_header(name: &str) -> bool {
+    ["authorization", "proxy-authorization", "cookie", "set-cookie"]
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(name))
+}
+
+/// HTTP authentication schemes (RFC 9110 and vendor forms).
+fn is_auth_scheme(word: &str) -> bool {
+    [
+        "bearer", "basic", "digest", "ssws", "dpop", "token", "negotiate", "ntlm", "bot",
+        "aws4-hmac-sha256", "hoba", "mutual", "vapid", "sharedkey", "sso-key",
+    ]
+    .iter()
+    .any(|s| s.eq_ignore_ascii_case(word))
+}
+
+/// Whether the value at `line[range]` starts with an auth scheme and a space.
+fn is_auth_scheme_prefixed(line: &str, range: &Range<usize>) -> bool {
+    line.get(range.clone())
+        .and_then(|v| v.split_once(' '))
+        .is_some_and(|(scheme, rest)| is_auth_scheme(scheme) && !rest.trim().is_empty())
+}
+
+/// Whether a curl flag takes a value in the next word.
+fn takes_value(flag: &str) -> bool {
+    matches!(
+        flag,
+        "-H" | "--header"
+            | "--proxy-header"
+            | "-b"
+            | "--cookie"
+            | "-u"
+            | "--user"
+            | "-U"
+            | "--proxy-user"
+            | "--pass"
+            | "--oauth2-bearer"
+            | "-e"
+            | "--referer"
+            | "-x"
+            | "--proxy"
+            | "--url"
+            | "-F"
+            | "--form"
+            | "--form-string"
+            | "-d"
+            | "--data"
+            | "--data-raw"
+            | "--data-binary"
+            | "--data-ascii"
+            | "--data-urlencode"
+            | "--json"
+    )
+}
+
+/// Splits `--flag=value` and `-Xvalue` (for short flags in `short_with_value`) into the
+/// flag and the inline value's range.
+fn split_flag<'w>(
+    word: &'w str,
+    start: usize,
+    short_with_value: &[u8],
+) -> (&'w str, Option<Range<usize>>) {
+    let end = start.saturating_add(word.len());
+    if word.starts_with("--") {
+        if let Some((flag, v)) = word.split_once('=') {
+            return (flag, Some(end.saturating_sub(v.len())..end));
+        }
+        return (word, None);
+    }
+    let bytes = word.as_bytes();
+    if let (Some(b'-'), Some(c)) = (bytes.first(), bytes.get(1))
+        && bytes.len() > 2
+        && short_with_value.contains(c)
+        && let Some(flag) = word.get(..2)
+    {
+        return (flag, Some(start.saturating_add(2)..end));
+    }
+    (word, None)
+}
+
+/// The inside of `'..'` or `".."`; an unterminated opening quote is dropped too.
+fn unquote(line: &str, range: Range<usize>) -> Range<usize> {
+    let Some(text) = line.get(range.clone()) else {
+        return range;
+    };
+    for q in ['\'', '"'] {
+        if text.len() >= 2 && text.starts_with(q) && text.ends_with(q) {
+            return range.start.saturating_add(1)..range.end.saturating_sub(1);
+        }
+        if text.starts_with(q) {
+            return range.start.saturating_add(1)..range.end;
+        }
+    }
+    range
+}
+
+/// Shell-like words of `line` as ranges (quotes kept inside the range; a quoted part
+/// runs to its closing quote, backslash escapes the next character).
+fn shell_words(line: &str) -> Vec<Range<usize>> {
+    let bytes = line.as_bytes();
+    let mut words = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        while bytes.get(i).is_some_and(u8::is_ascii_whitespace) {
+            i = i.saturating_add(1);
+        }
+        let start = i;
+        let mut quote: Option<u8> = None;
+        while let Some(&b) = bytes.get(i) {
+            match (quote, b) {
+                (None, b'\'' | b'"') => quote = Some(b),
+                (Some(q), _) if b == q => quote = None,
+                (None | Some(b'"'), b'\\') => i = i.saturating_add(1),
+                (None, _) if b.is_ascii_whitespace() => break,
+                _ => {}
+            }
+            i = i.saturating_add(1);
+        }
+        let end = i.min(bytes.len());
+        if start < end {
+            words.push(start..end);
+        }
+    }
+    words
+}
+
+/// Sorts hits and merges overlapping ones; the longest hit of a group gives the rule.
+fn merge(mut hits: Vec<Hit>) -> Vec<Hit> {
+    hits.sort_by(|a, b| {
+        a.abs
+            .start
+            .cmp(&b.abs.start)
+            .then(b.abs.end.cmp(&a.abs.end))
+    });
+    let mut merged: Vec<Hit> = Vec::with_capacity(hits.len());
+    for hit in hits {
+        match merged.last_mut() {
+            Some(last) if hit.abs.start < last.abs.end => {
+                let end = last.abs.end.max(hit.abs.end);
+                if hit.abs.len() > last.abs.len() {
+                    let start = last.abs.start;
+                    *last = hit;
+                    last.abs = start..end;
+                } else {
+                    last.abs.end = end;
+                }
+            }
+            _ => merged.push(hit),
+        }
+    }
+    merged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &str) -> Vec<&str> {
+        shell_words(line)
+            .into_iter()
+            .map(|r| line.get(r).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn shell_words_keep_quotes_and_escapes() {
+        assert_eq!(
+            words(r#"curl -H 'A: b c' --data="x y" a\ b"#),
+            vec!["curl", "-H", "'A: b c'", "--data=\"x y\"", r"a\ b"]
+        );
+    }
+
+    #[test]
+    fn split_flag_forms() {
+        assert_eq!(split_flag("--header=X", 10, b"H"), ("--header", Some(19..20)));
+        assert_eq!(split_flag("-HX: y", 0, b"H"), ("-H", Some(2..6)));
+        assert_eq!(split_flag("-v", 0, b"H"), ("-v", None));
+        assert_eq!(split_flag("--verbose", 0, b"H"), ("--verbose", None));
+    }
+
+    #[test]
+    fn unquote_only_matching_quotes() {
+        let line = "'abc' \"d\" 'e";
+        assert_eq!(unquote(line, 0..5), 1..4);
+        assert_eq!(unquote(line, 6..9), 7..8);
+        assert_eq!(unquote(line, 10..12), 11..12);
+        assert_eq!(unquote(line, 11..12), 11..12);
+    }
+}

@@ -1,0 +1,92 @@
+//! Seal and open throughput (64 MiB) and latency (1 KiB) of the export envelope.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "benchmark harness: a failed setup must abort the run"
+)]
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use custody_seal::{
+    DeviceIdentity, ExportId, NetworkContext, OsEntropy, SealRequest, SigningKey, artifact_digest,
+    open, seal,
+};
+
+fn request(content: &[u8]) -> SealRequest {
+    let (artifact_digest, content_length) = artifact_digest(content).unwrap();
+    SealRequest {
+        export_id: ExportId([1; 16]),
+        tenant: "tenant-bench".into(),
+        case: "case-bench".into(),
+        requester: "agent@vendor.example".into(),
+        artifact_digest,
+        content_length,
+        network_context: NetworkContext::from_text("AS64500"),
+        not_before: 1_000,
+        not_after: 1_300,
+        rules_version: "rules-1".into(),
+        policy_bundle_id: "bundle-1".into(),
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let mut rng = OsEntropy;
+    let device = DeviceIdentity::generate(&mut rng).unwrap();
+    let broker = SigningKey::generate(&mut rng).unwrap();
+    let trusted = [broker.public()];
+    let ctx = NetworkContext::from_text("AS64500");
+    for (name, size) in [("1KiB", 1024usize), ("64MiB", 64 << 20)] {
+        let content: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        let req = request(&content);
+        let mut sealed = Vec::with_capacity(size + size / 1000 + 1024);
+        seal(
+            &req,
+            &device.public().hpke,
+            &broker,
+            &mut rng,
+            &content[..],
+            &mut sealed,
+        )
+        .unwrap();
+        let mut group = c.benchmark_group(format!("envelope/{name}"));
+        group.throughput(Throughput::Bytes(size as u64));
+        if size > 1 << 20 {
+            group.sample_size(10);
+        }
+        let mut out = Vec::with_capacity(sealed.len());
+        group.bench_function("seal", |b| {
+            b.iter(|| {
+                out.clear();
+                seal(
+                    &req,
+                    &device.public().hpke,
+                    &broker,
+                    &mut OsEntropy,
+                    black_box(&content[..]),
+                    &mut out,
+                )
+                .unwrap();
+            })
+        });
+        let mut plain = Vec::with_capacity(size);
+        group.bench_function("open", |b| {
+            b.iter(|| {
+                plain.clear();
+                open(
+                    device.hpke_key(),
+                    &trusted,
+                    &ctx,
+                    1_100,
+                    black_box(&sealed[..]),
+                    &mut plain,
+                )
+                .unwrap();
+            })
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,94 @@
+//! Token Authority throughput on one core: issue, client proof creation, and the
+//! per-request verification of an access token with its DPoP proof.
+//!
+//! Run: `cargo bench -p custody-token --bench token`.
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use custody_token::{
+    Authority, Ed25519KeyPair, IssueRequest, KeyRing, MemoryRefreshStore, MemoryReplayCache,
+    MemoryRevocationStore, NetworkContext, NonceIssuer, ProofRequest, Request, Timestamp,
+    TokenClass, Verifier, VerifierConfig, create_proof,
+};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng as _;
+
+const ISSUER: &str = "https://custody.example";
+const URL: &str = "https://api.custody.example/v1/artifacts/42";
+
+fn bench_tokens(c: &mut Criterion) {
+    let mut rng = ChaCha20Rng::seed_from_u64(1);
+    let now = Timestamp::from_unix_secs(1_800_000_000);
+    let authority = Authority::new(
+        ISSUER,
+        KeyRing::new(Ed25519KeyPair::generate(&mut rng)),
+        Arc::new(MemoryRevocationStore::new()),
+        Arc::new(MemoryRefreshStore::new()),
+    );
+    let nonces = Arc::new(NonceIssuer::generate(&mut rng, 60));
+    let verifier = Verifier::new(
+        VerifierConfig::new(ISSUER),
+        authority.key_set(),
+        Arc::new(MemoryReplayCache::new(20_000_000)),
+        nonces.clone(),
+    );
+    verifier.confirm_revocations(0, now).unwrap_or_default();
+    let client = Ed25519KeyPair::generate(&mut rng);
+    let network = NetworkContext::from_descriptor("asn:64500");
+    let request = IssueRequest {
+        class: TokenClass::SupportAgent,
+        subject: "agent-7".into(),
+        tenant: "acme".into(),
+        client_id: "custody-cli".into(),
+        jkt: client.thumbprint(),
+        network: network.clone(),
+        lifetime: None,
+        with_refresh: false,
+    };
+    let Ok(issued) = authority.issue(&request, now, &mut rng) else {
+        return;
+    };
+    let token = issued.access_token.expose_secret().to_owned();
+    let nonce = nonces.issue(now).unwrap_or_default();
+
+    let mut group = c.benchmark_group("token");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("issue_access_token", |b| {
+        b.iter(|| black_box(authority.issue(black_box(&request), now, &mut rng).is_ok()))
+    });
+    let proof_request = ProofRequest {
+        method: "GET",
+        url: URL,
+        access_token: Some(&token),
+        nonce: Some(&nonce),
+    };
+    group.bench_function("create_dpop_proof", |b| {
+        b.iter(|| black_box(create_proof(&client, black_box(&proof_request), now, &mut rng).is_ok()))
+    });
+    group.bench_function("verify_token_with_dpop_proof", |b| {
+        b.iter_batched(
+            || create_proof(&client, &proof_request, now, &mut rng).unwrap_or_default(),
+            |proof| {
+                let outcome = verifier.verify(
+                    &Request {
+                        required_class: TokenClass::SupportAgent,
+                        method: "GET",
+                        url: URL,
+                        access_token: &token,
+                        proof: &proof,
+                        network: &network,
+                    },
+                    now,
+                );
+                assert!(outcome.is_ok(), "{outcome:?}");
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_tokens);
+criterion_main!(benches);
