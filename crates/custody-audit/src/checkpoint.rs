@@ -43,7 +43,12 @@ impl Checkpoint {
     /// The note body: `origin\nsize\nbase64(root)\n`.
     #[must_use]
     pub fn body(&self) -> String {
-        format!("{}\n{}\n{}\n", self.origin, self.size, B64.encode(self.root))
+        format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            B64.encode(self.root)
+        )
     }
 
     /// Parses a checkpoint body (extension lines after the third are refused).
@@ -51,7 +56,10 @@ impl Checkpoint {
     /// # Errors
     /// [`CheckpointError::Malformed`].
     pub fn parse(body: &str) -> Result<Self, CheckpointError> {
-        let mut lines = body.strip_suffix('\n').ok_or(CheckpointError::Malformed)?.split('\n');
+        let mut lines = body
+            .strip_suffix('\n')
+            .ok_or(CheckpointError::Malformed)?
+            .split('\n');
         let (Some(origin), Some(size), Some(root), None) =
             (lines.next(), lines.next(), lines.next(), lines.next())
         else {
@@ -206,8 +214,8 @@ impl KeyChain {
         let current = self.current().clone();
         let opened = open_note(note, std::slice::from_ref(&current))
             .map_err(|_| KeyChainError::UnendorsedRotation { seq })?;
-        let (rot_origin, new_key, from_size) = parse_rotation(&opened.text)
-            .ok_or(KeyChainError::MalformedRotation { seq })?;
+        let (rot_origin, new_key, from_size) =
+            parse_rotation(&opened.text).ok_or(KeyChainError::MalformedRotation { seq })?;
         if origin.is_some_and(|o| o != rot_origin) {
             return Err(KeyChainError::WrongOrigin { seq });
         }
@@ -300,7 +308,12 @@ mod tests {
             "example.com/log\n1\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n"
         );
         assert_eq!(Checkpoint::parse(&cp.body()).unwrap(), cp);
-        assert!(Checkpoint::parse("example.com/log\n01\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n").is_err());
+        assert!(
+            Checkpoint::parse(
+                "example.com/log\n01\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n"
+            )
+            .is_err()
+        );
         assert!(Checkpoint::parse("example.com/log\n1\n").is_err());
     }
 

@@ -348,7 +348,9 @@ pub struct AuditEvent {
 #[non_exhaustive]
 pub enum EventError {
     /// A field is empty, too long or holds a control character. The value is never echoed.
-    #[error("event field `{field}` is invalid (empty, longer than {MAX_FIELD_LEN} bytes or has control characters)")]
+    #[error(
+        "event field `{field}` is invalid (empty, longer than {MAX_FIELD_LEN} bytes or has control characters)"
+    )]
     InvalidField {
         /// Name of the field.
         field: &'static str,
@@ -488,7 +490,10 @@ impl AuditEvent {
             file.insert("name".into(), json!(self.resource.id));
             file.insert("type_id".into(), json!(1));
             if let Some(digest) = &self.resource.digest {
-                file.insert("hashes".into(), json!([{ "algorithm_id": 3, "value": digest }]));
+                file.insert(
+                    "hashes".into(),
+                    json!([{ "algorithm_id": 3, "value": digest }]),
+                );
             }
             out.insert("file".into(), Value::Object(file));
         }
@@ -639,12 +644,13 @@ pub fn sample_event(kind: EventKind, time_ms: i64, seq: u64) -> AuditEvent {
             case_id: Some(format!("case-{}", seq % 11)),
         },
         trace_id: format!("trace-{seq:016x}"),
-        decision: if seq % 13 == 0 {
+        decision: if seq.is_multiple_of(13) {
             Decision::Deny
         } else {
             Decision::Allow
         },
-        policy_bundle_id: "bundle-sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae".into(),
+        policy_bundle_id:
+            "bundle-sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae".into(),
         rules_version: "rules-2026.11.1".into(),
     }
 }
@@ -663,10 +669,15 @@ mod tests {
             assert_eq!(EventKind::from_name(kind.as_str()), Some(kind));
         }
         // View, download, export and transform are distinct activities.
-        let acts: HashSet<_> = [EventKind::View, EventKind::Download, EventKind::Export, EventKind::Transform]
-            .iter()
-            .map(|k| k.type_uid())
-            .collect();
+        let acts: HashSet<_> = [
+            EventKind::View,
+            EventKind::Download,
+            EventKind::Export,
+            EventKind::Transform,
+        ]
+        .iter()
+        .map(|k| k.type_uid())
+        .collect();
         assert_eq!(acts.len(), 4);
         // The extension acts live in the extension's class range, nowhere else.
         for kind in [EventKind::Export, EventKind::Unseal, EventKind::TokenRevoke] {
@@ -684,13 +695,18 @@ mod tests {
             String::from_utf8(canonical_json(&v).unwrap()).unwrap(),
             "{\"A\":{\"y\":18446744073709551615,\"z\":-3},\"a\":[true,null,\"x\\\"\\n\\u0001é\"],\"b\":1}"
         );
-        assert_eq!(canonical_json(&json!(1.5)), Err(EventError::NonIntegerNumber));
+        assert_eq!(
+            canonical_json(&json!(1.5)),
+            Err(EventError::NonIntegerNumber)
+        );
     }
 
     #[test]
     fn canonical_bytes_are_stable_and_parse_back_to_the_same_bytes() {
         for kind in EventKind::ALL {
-            let bytes = sample_event(kind, 1_764_000_000_000, 42).canonical_bytes().unwrap();
+            let bytes = sample_event(kind, 1_764_000_000_000, 42)
+                .canonical_bytes()
+                .unwrap();
             let reparsed: Value = serde_json::from_slice(&bytes).unwrap();
             assert_eq!(canonical_json(&reparsed).unwrap(), bytes);
         }

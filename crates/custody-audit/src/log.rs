@@ -311,9 +311,7 @@ impl<S: LogStore> AuditLog<S> {
                 Err(_) => state.failed = true,
             }
             self.committed.notify_all();
-            if let Err(e) = result {
-                return Err(e);
-            }
+            result?;
         }
     }
 
@@ -328,12 +326,21 @@ impl<S: LogStore> AuditLog<S> {
     }
 
     fn signing(&self) -> Result<MutexGuard<'_, Signing>, CheckpointIssueError> {
-        self.signing.lock().map_err(|_| CheckpointIssueError::Poisoned)
+        self.signing
+            .lock()
+            .map_err(|_| CheckpointIssueError::Poisoned)
     }
 
-    fn issue(&self, signing: &mut Signing, now_ms: Option<i64>) -> Result<SignedCheckpoint, CheckpointIssueError> {
+    fn issue(
+        &self,
+        signing: &mut Signing,
+        now_ms: Option<i64>,
+    ) -> Result<SignedCheckpoint, CheckpointIssueError> {
         let (size, root) = {
-            let tree = self.tree.read().map_err(|_| CheckpointIssueError::Poisoned)?;
+            let tree = self
+                .tree
+                .read()
+                .map_err(|_| CheckpointIssueError::Poisoned)?;
             (tree.len(), tree.root())
         };
         let cp = SignedCheckpoint::sign(
@@ -357,13 +364,16 @@ impl<S: LogStore> AuditLog<S> {
     ///
     /// # Errors
     /// [`CheckpointIssueError`].
-    pub fn checkpoint_if_due(&self, now_ms: i64) -> Result<Option<SignedCheckpoint>, CheckpointIssueError> {
+    pub fn checkpoint_if_due(
+        &self,
+        now_ms: i64,
+    ) -> Result<Option<SignedCheckpoint>, CheckpointIssueError> {
         let mut signing = self.signing()?;
         let size = self.len();
-        if let Some(latest) = &signing.latest {
-            if latest.checkpoint.size >= size {
-                return Ok(None);
-            }
+        if let Some(latest) = &signing.latest
+            && latest.checkpoint.size >= size
+        {
+            return Ok(None);
         }
         if let Some(last) = signing.last_ms {
             let elapsed = now_ms.saturating_sub(last);
@@ -380,10 +390,10 @@ impl<S: LogStore> AuditLog<S> {
     /// [`CheckpointIssueError`].
     pub fn checkpoint_now(&self, now_ms: i64) -> Result<SignedCheckpoint, CheckpointIssueError> {
         let mut signing = self.signing()?;
-        if let Some(latest) = &signing.latest {
-            if latest.checkpoint.size == self.len() {
-                return Ok(latest.clone());
-            }
+        if let Some(latest) = &signing.latest
+            && latest.checkpoint.size == self.len()
+        {
+            return Ok(latest.clone());
         }
         self.issue(&mut signing, Some(now_ms))
     }
@@ -450,7 +460,10 @@ impl<S: LogStore> AuditLog<S> {
     /// # Errors
     /// [`TreeError`].
     pub fn root_at(&self, size: u64) -> Result<Hash, TreeError> {
-        self.tree.read().map_err(|_| TreeError::MissingNode)?.root_at(size)
+        self.tree
+            .read()
+            .map_err(|_| TreeError::MissingNode)?
+            .root_at(size)
     }
 }
 

@@ -218,7 +218,7 @@ impl MerkleTree {
     /// MTH(D[start..end]) for a non-empty range.
     fn range_hash(&self, start: u64, end: u64) -> Result<Hash, TreeError> {
         let n = end - start;
-        if n.is_power_of_two() && start % n == 0 {
+        if n.is_power_of_two() && start.is_multiple_of(n) {
             return self.perfect(n.trailing_zeros(), start / n);
         }
         if n <= 1 {
@@ -461,8 +461,16 @@ mod tests {
     #[test]
     fn roots_match_reference_vectors() {
         for (n, want) in ROOTS.iter().enumerate() {
-            assert_eq!(hex::encode(reference_tree(n + 1).root()), *want, "size {}", n + 1);
-            assert_eq!(hex::encode(reference_tree(8).root_at(n as u64 + 1).unwrap()), *want);
+            assert_eq!(
+                hex::encode(reference_tree(n + 1).root()),
+                *want,
+                "size {}",
+                n + 1
+            );
+            assert_eq!(
+                hex::encode(reference_tree(8).root_at(n as u64 + 1).unwrap()),
+                *want
+            );
         }
     }
 
@@ -479,7 +487,11 @@ mod tests {
                     "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
                 ],
             ),
-            (2, 3, &["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"]),
+            (
+                2,
+                3,
+                &["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"],
+            ),
             (0, 1, &[]),
         ];
         for (index, size, want) in cases {
@@ -519,8 +531,14 @@ mod tests {
         for (old, new, want) in cases {
             let want: Vec<Hash> = want.iter().map(|s| h(s)).collect();
             assert_eq!(tree.consistency_proof(old, new).unwrap(), want);
-            verify_consistency(old, new, &h(ROOTS[old as usize - 1]), &h(ROOTS[new as usize - 1]), &want)
-                .unwrap();
+            verify_consistency(
+                old,
+                new,
+                &h(ROOTS[old as usize - 1]),
+                &h(ROOTS[new as usize - 1]),
+                &want,
+            )
+            .unwrap();
         }
         let proof = tree.consistency_proof(6, 8).unwrap();
         assert_eq!(

@@ -300,7 +300,9 @@ fn check_text(text: &str) -> Result<(), NoteError> {
 pub fn open_note(msg: &str, trusted: &[NoteVerifier]) -> Result<OpenedNote, NoteError> {
     let split = msg.rfind("\n\n").ok_or(NoteError::MalformedSignatures)?;
     let (text, sigs) = msg.split_at(split + 1);
-    let sigs = sigs.strip_prefix('\n').ok_or(NoteError::MalformedSignatures)?;
+    let sigs = sigs
+        .strip_prefix('\n')
+        .ok_or(NoteError::MalformedSignatures)?;
     check_text(text)?;
     if sigs.is_empty() || !sigs.ends_with('\n') {
         return Err(NoteError::MalformedSignatures);
@@ -315,7 +317,9 @@ pub fn open_note(msg: &str, trusted: &[NoteVerifier]) -> Result<OpenedNote, Note
             .ok_or(NoteError::MalformedSignatures)?;
         let (name, b64) = rest.split_once(' ').ok_or(NoteError::MalformedSignatures)?;
         check_name(name).map_err(|_| NoteError::MalformedSignatures)?;
-        let blob = B64.decode(b64).map_err(|_| NoteError::MalformedSignatures)?;
+        let blob = B64
+            .decode(b64)
+            .map_err(|_| NoteError::MalformedSignatures)?;
         let Some((id, sig)) = blob.split_first_chunk::<4>() else {
             return Err(NoteError::MalformedSignatures);
         };
@@ -346,7 +350,8 @@ mod tests {
     use super::*;
 
     // Known-answer vector from golang.org/x/mod/sumdb/note (note_test.go / package docs).
-    const SKEY: &str = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
+    const SKEY: &str =
+        "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
     const VKEY: &str = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
     const TEXT: &str = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
     const SIG: &str = "\u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
@@ -358,7 +363,7 @@ mod tests {
         let note = signer.sign(TEXT).unwrap();
         assert_eq!(note, format!("{TEXT}\n{SIG}"));
         let verifier: NoteVerifier = VKEY.parse().unwrap();
-        let opened = open_note(&note, &[verifier.clone()]).unwrap();
+        let opened = open_note(&note, std::slice::from_ref(&verifier)).unwrap();
         assert_eq!(opened.text, TEXT);
         assert_eq!(*signer.expose_private_key_string(), SKEY);
         // One changed letter breaks it.
@@ -375,7 +380,10 @@ mod tests {
     fn unknown_key_is_not_trusted() {
         let other = NoteSigner::from_seed("PeterNeumann", &[7; 32]).unwrap();
         let note = format!("{TEXT}\n{SIG}");
-        assert_eq!(open_note(&note, &[other.verifier()]), Err(NoteError::UnverifiedNote));
+        assert_eq!(
+            open_note(&note, &[other.verifier()]),
+            Err(NoteError::UnverifiedNote)
+        );
         assert_eq!(open_note(&note, &[]), Err(NoteError::UnverifiedNote));
     }
 
@@ -391,7 +399,9 @@ mod tests {
         let debug = format!("{signer:?}");
         assert!(debug.contains("redacted"));
         assert!(!debug.contains("AYEKFALV"));
-        let seed = B64.decode("AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz").unwrap();
+        let seed = B64
+            .decode("AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz")
+            .unwrap();
         assert!(!debug.contains(&hex::encode(&seed[1..])));
     }
 }

@@ -73,15 +73,15 @@ impl TailFilter {
     #[must_use]
     pub fn matches(&self, event: &Value) -> bool {
         let at = |ptr: &str| event.pointer(ptr).and_then(Value::as_str);
-        if let Some(t) = &self.tenant {
-            if at("/metadata/tenant_uid") != Some(t.as_str()) {
-                return false;
-            }
+        if let Some(t) = &self.tenant
+            && at("/metadata/tenant_uid") != Some(t.as_str())
+        {
+            return false;
         }
-        if let Some(a) = &self.actor {
-            if at("/actor/user/uid") != Some(a.as_str()) {
-                return false;
-            }
+        if let Some(a) = &self.actor
+            && at("/actor/user/uid") != Some(a.as_str())
+        {
+            return false;
         }
         if let Some(act) = &self.activity {
             let kind = at("/custody/kind").is_some_and(|k| k.eq_ignore_ascii_case(act));
@@ -127,7 +127,8 @@ impl<S: LogStore> LogReader<S> {
         })?;
         let latest = match store.checkpoints()?.last() {
             Some(note) => {
-                let cp = SignedCheckpoint::verify(note, &chain.keys()).map_err(|_| ReadError::Inconsistent)?;
+                let cp = SignedCheckpoint::verify(note, &chain.keys())
+                    .map_err(|_| ReadError::Inconsistent)?;
                 if tree.root_at(cp.checkpoint.size).ok() != Some(cp.checkpoint.root) {
                     return Err(ReadError::Inconsistent);
                 }
@@ -135,7 +136,11 @@ impl<S: LogStore> LogReader<S> {
             }
             None => None,
         };
-        Ok(Self { store, tree, latest })
+        Ok(Self {
+            store,
+            tree,
+            latest,
+        })
     }
 
     /// Number of records.
@@ -197,7 +202,12 @@ impl<S: LogStore> LogReader<S> {
     ///
     /// # Errors
     /// [`ReadError`].
-    pub fn export(&self, since_ms: i64, until_ms: i64, out: &mut dyn Write) -> Result<u64, ReadError> {
+    pub fn export(
+        &self,
+        since_ms: i64,
+        until_ms: i64,
+        out: &mut dyn Write,
+    ) -> Result<u64, ReadError> {
         let Some(cp) = &self.latest else {
             return Ok(0);
         };
@@ -253,8 +263,15 @@ impl<S: LogStore> LogReader<S> {
         }
     }
 
-    fn export_line(&self, index: u64, record: &[u8], size: u64, note: &str) -> Result<ExportLine, ReadError> {
-        let event: Value = serde_json::from_slice(record).map_err(|_| ReadError::BadRecord(index))?;
+    fn export_line(
+        &self,
+        index: u64,
+        record: &[u8],
+        size: u64,
+        note: &str,
+    ) -> Result<ExportLine, ReadError> {
+        let event: Value =
+            serde_json::from_slice(record).map_err(|_| ReadError::BadRecord(index))?;
         Ok(ExportLine {
             index,
             leaf_hash: hex::encode(leaf_hash(record)),

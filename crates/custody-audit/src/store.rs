@@ -6,7 +6,7 @@
 //! A PostgreSQL backend implements the same trait with one transaction per batch.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader, Read, Seek as _, SeekFrom};
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -409,12 +409,18 @@ fn open_notes(
     }
     let mut notes = Vec::new();
     let mut bad = false;
-    let (file, scan) = open_frames(path, 0, writable, 0, recovery, &mut |_, payload| {
-        match std::str::from_utf8(payload) {
-            Ok(s) => notes.push(s.to_owned()),
-            Err(_) => bad = true,
-        }
-    })?;
+    let (file, scan) =
+        open_frames(
+            path,
+            0,
+            writable,
+            0,
+            recovery,
+            &mut |_, payload| match std::str::from_utf8(payload) {
+                Ok(s) => notes.push(s.to_owned()),
+                Err(_) => bad = true,
+            },
+        )?;
     if bad {
         return Err(StoreError::NotUtf8(what));
     }
@@ -465,11 +471,24 @@ impl SegmentStore {
         Self::open_inner(dir, SegmentOptions::default(), true)
     }
 
-    fn open_inner(dir: &Path, options: SegmentOptions, read_only: bool) -> Result<Self, StoreError> {
+    fn open_inner(
+        dir: &Path,
+        options: SegmentOptions,
+        read_only: bool,
+    ) -> Result<Self, StoreError> {
         let mut recovery = Recovery::default();
-        let checkpoints = open_notes(&dir.join(CHECKPOINTS_FILE), !read_only, &mut recovery, "checkpoints")?;
+        let checkpoints = open_notes(
+            &dir.join(CHECKPOINTS_FILE),
+            !read_only,
+            &mut recovery,
+            "checkpoints",
+        )?;
         let keys = open_notes(&dir.join(KEYS_FILE), !read_only, &mut recovery, "keys")?;
-        let covered = checkpoints.notes.last().and_then(|n| checkpoint_size(n)).unwrap_or(0);
+        let covered = checkpoints
+            .notes
+            .last()
+            .and_then(|n| checkpoint_size(n))
+            .unwrap_or(0);
         let mut names: Vec<(u64, PathBuf)> = Vec::new();
         for entry in fs::read_dir(dir).map_err(io_err("list", dir))? {
             let path = entry.map_err(io_err("list", dir))?.path();
@@ -497,7 +516,14 @@ impl SegmentStore {
                     fault: FrameFault::IndexMismatch,
                 });
             }
-            let (file, scan) = open_frames(&path, first, last && !read_only, covered, &mut recovery, &mut |_, _| {})?;
+            let (file, scan) = open_frames(
+                &path,
+                first,
+                last && !read_only,
+                covered,
+                &mut recovery,
+                &mut |_, _| {},
+            )?;
             if !last && scan.tail != Tail::Clean {
                 return Err(StoreError::Corrupt {
                     file: file_name(&path),
@@ -569,7 +595,10 @@ impl SegmentStore {
     }
 
     fn append_inner(&self, inner: &mut Inner, records: &[Vec<u8>]) -> Result<(), StoreError> {
-        let total: u64 = records.iter().map(|r| (FRAME_HEADER + r.len()) as u64).sum();
+        let total: u64 = records
+            .iter()
+            .map(|r| (FRAME_HEADER + r.len()) as u64)
+            .sum();
         let need_new = match inner.segments.last() {
             None => true,
             Some(s) => s.bytes > 0 && s.bytes + total > self.options.max_segment_bytes,
@@ -597,7 +626,11 @@ impl SegmentStore {
         Ok(())
     }
 
-    fn append_note(&self, which: fn(&mut Inner) -> &mut NoteFile, note: &str) -> Result<(), StoreError> {
+    fn append_note(
+        &self,
+        which: fn(&mut Inner) -> &mut NoteFile,
+        note: &str,
+    ) -> Result<(), StoreError> {
         if self.read_only {
             return Err(StoreError::ReadOnly);
         }
@@ -658,46 +691,61 @@ impl LogStore for SegmentStore {
         end: u64,
         visit: &mut dyn FnMut(u64, &[u8]) -> bool,
     ) -> Result<(), StoreError> {
-        let inner = self.lock()?;
-        let end = end.min(inner.len);
-        let mut header = [0u8; FRAME_HEADER];
-        let mut payload = Vec::new();
-        for seg in &inner.segments {
-            let seg_end = seg.first + seg.offsets.len() as u64;
-            if seg_end <= start || seg.first >= end {
-                continue;
+        // Snapshot the segment layout, then read sequentially without the lock
+        // (records below `len` are immutable).
+        let plan: Vec<(u64, PathBuf, u64, u64, u64)> = {
+            let inner = self.lock()?;
+            let end = end.min(inner.len);
+            inner
+                .segments
+                .iter()
+                .filter_map(|seg| {
+                    let seg_end = seg.first + seg.offsets.len() as u64;
+                    if seg_end <= start || seg.first >= end {
+                        return None;
+                    }
+                    let from = start.max(seg.first);
+                    let pos = usize::try_from(from - seg.first).ok()?;
+                    let offset = *seg.offsets.get(pos)?;
+                    let to = end.min(seg_end);
+                    let stop_at = usize::try_from(to - seg.first)
+                        .ok()
+                        .and_then(|p| seg.offsets.get(p).copied())
+                        .unwrap_or(seg.bytes);
+                    Some((from, seg.path.clone(), offset, to, stop_at))
+                })
+                .collect()
+        };
+        for (from, path, offset, to, stop_at) in plan {
+            let mut file = File::open(&path).map_err(io_err("open", &path))?;
+            file.seek(SeekFrom::Start(offset))
+                .map_err(io_err("seek", &path))?;
+            let limit = stop_at.saturating_sub(offset);
+            let mut stop = false;
+            let mut count = from;
+            let scan = scan_frames(file.take(limit), limit, from, &mut |index, payload| {
+                if stop || index >= to {
+                    stop = true;
+                    return;
+                }
+                count = index + 1;
+                if !visit(index, payload) {
+                    stop = true;
+                }
+            })
+            .map_err(io_err("read", &path))?;
+            if stop {
+                return Ok(());
             }
-            let from = start.max(seg.first);
-            let to = end.min(seg_end);
-            for index in from..to {
-                let pos = usize::try_from(index - seg.first).map_err(|_| StoreError::NoSuchRecord(index))?;
-                let offset = *seg.offsets.get(pos).ok_or(StoreError::NoSuchRecord(index))?;
-                seg.file
-                    .read_exact_at(&mut header, offset)
-                    .map_err(io_err("read", &seg.path))?;
-                let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
-                if len > MAX_RECORD {
-                    return Err(StoreError::Corrupt {
-                        file: file_name(&seg.path),
-                        index,
-                        fault: FrameFault::Oversize,
-                    });
-                }
-                payload.resize(len, 0);
-                seg.file
-                    .read_exact_at(&mut payload, offset + FRAME_HEADER as u64)
-                    .map_err(io_err("read", &seg.path))?;
-                let crc = u32::from_le_bytes([header[12], header[13], header[14], header[15]]);
-                if crc32c::crc32c_append(crc32c::crc32c(&header[..12]), &payload) != crc {
-                    return Err(StoreError::Corrupt {
-                        file: file_name(&seg.path),
-                        index,
-                        fault: FrameFault::Checksum,
-                    });
-                }
-                if !visit(index, &payload) {
-                    return Ok(());
-                }
+            if let Tail::Corrupt { index, fault } = scan.tail {
+                return Err(StoreError::Corrupt {
+                    file: file_name(&path),
+                    index,
+                    fault,
+                });
+            }
+            if count < to {
+                return Err(StoreError::NoSuchRecord(count));
             }
         }
         Ok(())
@@ -723,8 +771,11 @@ impl LogStore for SegmentStore {
 /// A volatile store for tests and benchmarks of the layers above storage.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    inner: Mutex<(Vec<Vec<u8>>, Vec<String>, Vec<String>)>,
+    inner: Mutex<MemoryInner>,
 }
+
+/// Records, checkpoints and key records of a [`MemoryStore`].
+type MemoryInner = (Vec<Vec<u8>>, Vec<String>, Vec<String>);
 
 impl MemoryStore {
     /// An empty store.
@@ -768,7 +819,12 @@ impl LogStore for MemoryStore {
     }
 
     fn checkpoints(&self) -> Result<Vec<String>, StoreError> {
-        Ok(self.inner.lock().map_err(|_| StoreError::Poisoned)?.1.clone())
+        Ok(self
+            .inner
+            .lock()
+            .map_err(|_| StoreError::Poisoned)?
+            .1
+            .clone())
     }
 
     fn append_key_record(&self, record: &str) -> Result<(), StoreError> {
@@ -778,7 +834,12 @@ impl LogStore for MemoryStore {
     }
 
     fn key_records(&self) -> Result<Vec<String>, StoreError> {
-        Ok(self.inner.lock().map_err(|_| StoreError::Poisoned)?.2.clone())
+        Ok(self
+            .inner
+            .lock()
+            .map_err(|_| StoreError::Poisoned)?
+            .2
+            .clone())
     }
 }
 
@@ -800,16 +861,21 @@ mod tests {
         bytes.extend_from_slice(&torn[..torn.len() - 1]);
         fs::write(&seg, &bytes).unwrap();
         let ro = SegmentStore::open_read_only(dir.path()).unwrap();
-        assert_eq!(ro.recovery().torn, vec![(file_name(&seg), torn.len() as u64 - 1)]);
+        assert_eq!(
+            ro.recovery().torn,
+            vec![(file_name(&seg), torn.len() as u64 - 1)]
+        );
         drop(ro);
         let store = SegmentStore::open(dir.path(), SegmentOptions::default()).unwrap();
         assert_eq!(store.len(), 2);
         store.append(&[b"d".to_vec()]).unwrap();
         let mut got = Vec::new();
-        store.scan(0, 10, &mut |_, r| {
-            got.push(r.to_vec());
-            true
-        }).unwrap();
+        store
+            .scan(0, 10, &mut |_, r| {
+                got.push(r.to_vec());
+                true
+            })
+            .unwrap();
         assert_eq!(got, vec![b"a".to_vec(), b"bb".to_vec(), b"d".to_vec()]);
     }
 
@@ -818,14 +884,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = SegmentStore::open(dir.path(), SegmentOptions::default()).unwrap();
-            store.append(&[b"aaaa".to_vec(), b"bbbb".to_vec(), b"cccc".to_vec()]).unwrap();
+            store
+                .append(&[b"aaaa".to_vec(), b"bbbb".to_vec(), b"cccc".to_vec()])
+                .unwrap();
         }
         let seg = dir.path().join(format!("{:020}.seg", 0));
         let mut bytes = fs::read(&seg).unwrap();
         bytes[FRAME_HEADER + 4 + FRAME_HEADER + 1] ^= 1;
         fs::write(&seg, &bytes).unwrap();
         match SegmentStore::open(dir.path(), SegmentOptions::default()) {
-            Err(StoreError::Corrupt { index: 1, fault: FrameFault::Checksum, .. }) => {}
+            Err(StoreError::Corrupt {
+                index: 1,
+                fault: FrameFault::Checksum,
+                ..
+            }) => {}
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -833,7 +905,9 @@ mod tests {
     #[test]
     fn segments_roll_over_and_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = SegmentOptions { max_segment_bytes: 100 };
+        let opts = SegmentOptions {
+            max_segment_bytes: 100,
+        };
         {
             let store = SegmentStore::open(dir.path(), opts).unwrap();
             for i in 0..20u8 {
@@ -842,17 +916,30 @@ mod tests {
         }
         let store = SegmentStore::open(dir.path(), opts).unwrap();
         assert_eq!(store.len(), 20);
-        let segs = fs::read_dir(dir.path()).unwrap().filter(|e| {
-            e.as_ref().unwrap().path().extension().and_then(|e| e.to_str()) == Some("seg")
-        }).count();
+        let segs = fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    == Some("seg")
+            })
+            .count();
         assert!(segs > 5);
         let mut n = 0;
-        store.scan(3, 17, &mut |i, r| {
-            assert_eq!(r, vec![i as u8; 30].as_slice());
-            n += 1;
-            true
-        }).unwrap();
+        store
+            .scan(3, 17, &mut |i, r| {
+                assert_eq!(r, vec![i as u8; 30].as_slice());
+                n += 1;
+                true
+            })
+            .unwrap();
         assert_eq!(n, 14);
-        assert!(matches!(SegmentStore::open(dir.path(), opts), Err(StoreError::Locked)));
+        assert!(matches!(
+            SegmentStore::open(dir.path(), opts),
+            Err(StoreError::Locked)
+        ));
     }
 }

@@ -75,7 +75,9 @@ pub enum CheckpointFault {
         present: u64,
     },
     /// Its root differs from the recomputed tree: records were altered.
-    #[error("root does not match the records (records in {from}..{to} were altered, removed, inserted or reordered)")]
+    #[error(
+        "root does not match the records (records in {from}..{to} were altered, removed, inserted or reordered)"
+    )]
     RootMismatch {
         /// Start of the suspect range (size of the last matching checkpoint).
         from: u64,
@@ -146,9 +148,12 @@ impl VerifyError {
     pub fn first_bad_index(&self) -> Option<u64> {
         match self {
             Self::Record { index, .. } => Some(*index),
-            Self::Checkpoint { first_bad_index, .. } | Self::External { first_bad_index, .. } => {
-                Some(*first_bad_index)
+            Self::Checkpoint {
+                first_bad_index, ..
             }
+            | Self::External {
+                first_bad_index, ..
+            } => Some(*first_bad_index),
             Self::ExportLine { index, .. } => *index,
             _ => None,
         }
@@ -157,10 +162,12 @@ impl VerifyError {
 
 fn map_store(e: StoreError) -> VerifyError {
     match e {
-        StoreError::Corrupt { file, index, fault } if file.ends_with(".seg") => VerifyError::Record {
-            index,
-            reason: format!("{fault} in {file}"),
-        },
+        StoreError::Corrupt { file, index, fault } if file.ends_with(".seg") => {
+            VerifyError::Record {
+                index,
+                reason: format!("{fault} in {file}"),
+            }
+        }
         other => VerifyError::Store(other),
     }
 }
@@ -187,7 +194,10 @@ pub fn verify_dir(dir: &Path, options: &VerifyOptions) -> Result<VerifyReport, V
 ///
 /// # Errors
 /// [`VerifyError`].
-pub fn verify_store<S: LogStore>(store: &S, options: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
+pub fn verify_store<S: LogStore>(
+    store: &S,
+    options: &VerifyOptions,
+) -> Result<VerifyReport, VerifyError> {
     let records = store.key_records().map_err(map_store)?;
     let notes = store.checkpoints().map_err(map_store)?;
     let origin = match &options.origin {
@@ -223,7 +233,8 @@ pub fn verify_store<S: LogStore>(store: &S, options: &VerifyOptions) -> Result<V
         if origin.as_deref() != Some(cp.origin.as_str()) {
             return Err(fail(good_upto, CheckpointFault::Origin));
         }
-        check_against_tree(&tree, prev, cp.size, &cp.root, good_upto).map_err(|(i, f)| fail(i, f))?;
+        check_against_tree(&tree, prev, cp.size, &cp.root, good_upto)
+            .map_err(|(i, f)| fail(i, f))?;
         good_upto = cp.size;
         prev = Some((cp.size, cp.root));
     }
@@ -277,10 +288,10 @@ fn check_against_tree(
     root: &Hash,
     good_upto: u64,
 ) -> Result<(), (u64, CheckpointFault)> {
-    if let Some((prev_size, _)) = prev {
-        if size < prev_size {
-            return Err((good_upto, CheckpointFault::Shrinks));
-        }
+    if let Some((prev_size, _)) = prev
+        && size < prev_size
+    {
+        return Err((good_upto, CheckpointFault::Shrinks));
     }
     if size > tree.len() {
         return Err((
@@ -357,7 +368,10 @@ pub struct ExportReport {
 ///
 /// # Errors
 /// [`VerifyError::ExportLine`] for the first bad line.
-pub fn verify_export(reader: impl BufRead, trusted: &[NoteVerifier]) -> Result<ExportReport, VerifyError> {
+pub fn verify_export(
+    reader: impl BufRead,
+    trusted: &[NoteVerifier],
+) -> Result<ExportReport, VerifyError> {
     let mut report = ExportReport {
         lines: 0,
         first_index: None,
@@ -376,13 +390,16 @@ pub fn verify_export(reader: impl BufRead, trusted: &[NoteVerifier]) -> Result<E
         if line.trim().is_empty() {
             continue;
         }
-        let parsed: ExportLine =
-            serde_json::from_str(&line).map_err(|e| bad(None, format!("not an export line: {e}")))?;
+        let parsed: ExportLine = serde_json::from_str(&line)
+            .map_err(|e| bad(None, format!("not an export line: {e}")))?;
         let index = Some(parsed.index);
-        if let Some(last) = report.last_index {
-            if parsed.index != last + 1 {
-                return Err(bad(index, format!("index does not follow {last}: a line was removed, inserted or reordered")));
-            }
+        if let Some(last) = report.last_index
+            && parsed.index != last + 1
+        {
+            return Err(bad(
+                index,
+                format!("index does not follow {last}: a line was removed, inserted or reordered"),
+            ));
         }
         match &checkpoint {
             Some((note, _, _)) if *note == parsed.checkpoint => {}
@@ -390,7 +407,11 @@ pub fn verify_export(reader: impl BufRead, trusted: &[NoteVerifier]) -> Result<E
             None => {
                 let cp = SignedCheckpoint::verify(&parsed.checkpoint, trusted)
                     .map_err(|e| bad(index, format!("checkpoint: {e}")))?;
-                checkpoint = Some((parsed.checkpoint.clone(), cp.checkpoint.size, cp.checkpoint.root));
+                checkpoint = Some((
+                    parsed.checkpoint.clone(),
+                    cp.checkpoint.size,
+                    cp.checkpoint.root,
+                ));
             }
         }
         let Some((_, size, root)) = &checkpoint else {

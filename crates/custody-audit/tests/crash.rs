@@ -4,6 +4,13 @@
 //!
 //! The writer is this test binary re-executed with `CUSTODY_AUDIT_CRASH_DIR`
 //! set (see `crash_writer_child`), so no extra build target is needed.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failed expectation is a test failure"
+)]
 
 mod common;
 
@@ -31,7 +38,12 @@ fn crash_writer_child() {
     };
     let run: u64 = std::env::var(RUN_ENV).unwrap().parse().unwrap();
     let log = Arc::new(open_log(std::path::Path::new(&dir), 1));
-    let _checkpointer = Checkpointer::spawn(Arc::clone(&log), Arc::new(SystemClock), Duration::from_millis(10), |_| {});
+    let _checkpointer = Checkpointer::spawn(
+        Arc::clone(&log),
+        Arc::new(SystemClock),
+        Duration::from_millis(10),
+        |_| {},
+    );
     let threads: Vec<_> = (0..4u64)
         .map(|t| {
             let log = Arc::clone(&log);
@@ -75,7 +87,12 @@ fn sigkill_at_random_points_loses_no_acknowledged_event() {
     let mut total_runs_with_acks = 0;
     for run in 0..50u64 {
         let mut child = Command::new(&exe)
-            .args(["--exact", "crash_writer_child", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "crash_writer_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, dir.path())
             .env(RUN_ENV, run.to_string())
             .stdout(Stdio::piped())
@@ -87,7 +104,12 @@ fn sigkill_at_random_points_loses_no_acknowledged_event() {
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let mut out = String::new();
-        child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
         let mut this_run = 0;
         for line in out.lines() {
             let mut parts = line.split(' ');
@@ -97,11 +119,16 @@ fn sigkill_at_random_points_loses_no_acknowledged_event() {
             let (Some(index), Some(hash)) = (parts.next(), parts.next()) else {
                 continue; // A line cut by the kill is not an acknowledgement.
             };
-            let Ok(index) = index.parse::<u64>() else { continue };
+            let Ok(index) = index.parse::<u64>() else {
+                continue;
+            };
             if hash.len() != 64 {
                 continue;
             }
-            assert!(acked.insert(index, hash.to_owned()).is_none(), "index {index} acknowledged twice");
+            assert!(
+                acked.insert(index, hash.to_owned()).is_none(),
+                "index {index} acknowledged twice"
+            );
             this_run += 1;
         }
         if this_run > 0 {
@@ -111,12 +138,22 @@ fn sigkill_at_random_points_loses_no_acknowledged_event() {
         drop(open_log(dir.path(), 1));
         let stored = payloads(dir.path());
         for (index, hash) in &acked {
-            let record = stored.get(*index as usize).unwrap_or_else(|| panic!("run {run}: acknowledged {index} lost"));
-            assert_eq!(&hex::encode(leaf_hash(record)), hash, "run {run}: record {index} changed");
+            let record = stored
+                .get(*index as usize)
+                .unwrap_or_else(|| panic!("run {run}: acknowledged {index} lost"));
+            assert_eq!(
+                &hex::encode(leaf_hash(record)),
+                hash,
+                "run {run}: record {index} changed"
+            );
         }
-        let report = verify_dir(dir.path(), &anchored()).unwrap_or_else(|e| panic!("run {run}: {e}"));
+        let report =
+            verify_dir(dir.path(), &anchored()).unwrap_or_else(|e| panic!("run {run}: {e}"));
         assert_eq!(report.records, stored.len() as u64);
     }
-    assert!(total_runs_with_acks >= 25, "only {total_runs_with_acks} runs acknowledged anything");
+    assert!(
+        total_runs_with_acks >= 25,
+        "only {total_runs_with_acks} runs acknowledged anything"
+    );
     assert!(!acked.is_empty());
 }

@@ -1,5 +1,12 @@
 //! Writer behaviour: group commit under concurrency, the 1 s checkpoint bound
 //! with injected time, fail-closed appends (I4), and no secrets in errors.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failed expectation is a test failure"
+)]
 
 mod common;
 
@@ -26,14 +33,19 @@ fn concurrent_appenders_get_distinct_durable_indices_and_the_log_verifies() {
                 (0..per)
                     .map(|i| {
                         let seq = t * per + i;
-                        let bytes = sample_event(EventKind::View, T0, seq).canonical_bytes().unwrap();
+                        let bytes = sample_event(EventKind::View, T0, seq)
+                            .canonical_bytes()
+                            .unwrap();
                         (log.append_record(bytes.clone()).unwrap(), bytes)
                     })
                     .collect::<Vec<_>>()
             })
         })
         .collect();
-    let mut acked: Vec<(u64, Vec<u8>)> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let mut acked: Vec<(u64, Vec<u8>)> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
     acked.sort();
     assert_eq!(acked.len() as u64, threads * per);
     for (want, (index, _)) in acked.iter().enumerate() {
@@ -45,7 +57,10 @@ fn concurrent_appenders_get_distinct_durable_indices_and_the_log_verifies() {
     for (index, bytes) in &acked {
         assert_eq!(&stored[*index as usize], bytes);
     }
-    assert_eq!(verify_dir(dir.path(), &anchored()).unwrap().records, threads * per);
+    assert_eq!(
+        verify_dir(dir.path(), &anchored()).unwrap().records,
+        threads * per
+    );
 }
 
 /// Simulates appends at given times with a checkpointer ticking every `tick`
@@ -71,7 +86,9 @@ fn worst_seal_delay(interval_ms: u64, tick: i64, appends: &[i64]) -> i64 {
             if t > now {
                 break;
             }
-            let i = log.append(&sample_event(EventKind::Download, t, t as u64)).unwrap();
+            let i = log
+                .append(&sample_event(EventKind::Download, t, t as u64))
+                .unwrap();
             pending.push((i, t));
             next.next();
         }
@@ -121,7 +138,12 @@ impl LogStore for FailingStore {
         }
         self.inner.append(records)
     }
-    fn scan(&self, s: u64, e: u64, v: &mut dyn FnMut(u64, &[u8]) -> bool) -> Result<(), StoreError> {
+    fn scan(
+        &self,
+        s: u64,
+        e: u64,
+        v: &mut dyn FnMut(u64, &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
         self.inner.scan(s, e, v)
     }
     fn append_checkpoint(&self, note: &str) -> Result<(), StoreError> {
@@ -161,7 +183,13 @@ fn reopening_with_lost_checkpointed_records_fails_closed() {
     write_raw(dir.path(), &f);
     let store = custody_audit::store::SegmentStore::open(dir.path(), Default::default()).unwrap();
     let res = AuditLog::open(store, signer(1), LogOptions::new(ORIGIN));
-    assert!(matches!(res, Err(custody_audit::log::OpenError::CheckpointMismatch { size: 10, records: 7 })));
+    assert!(matches!(
+        res,
+        Err(custody_audit::log::OpenError::CheckpointMismatch {
+            size: 10,
+            records: 7
+        })
+    ));
 }
 
 #[test]
@@ -173,7 +201,10 @@ fn a_torn_tail_inside_checkpointed_records_is_not_silently_truncated() {
     let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
     file.set_len(len - 3).unwrap();
     let res = custody_audit::store::SegmentStore::open(dir.path(), Default::default());
-    assert!(matches!(res, Err(StoreError::TruncationRefused { covered: 10, .. })));
+    assert!(matches!(
+        res,
+        Err(StoreError::TruncationRefused { covered: 10, .. })
+    ));
     // The evidence is left in place.
     assert_eq!(std::fs::metadata(&path).unwrap().len(), len - 3);
 }

@@ -1,5 +1,12 @@
 //! Property test: over random logs and random single edits of the on-disk
 //! log, every edit is detected by `verify`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failed expectation is a test failure"
+)]
 
 mod common;
 
@@ -14,9 +21,17 @@ enum Edit {
     /// Flip a payload byte and reseal the frame (valid CRC and index).
     FlipResealed { record: usize, at: usize, mask: u8 },
     /// Remove `k` consecutive frames (raw or resealed).
-    Delete { start: usize, k: usize, reseal: bool },
+    Delete {
+        start: usize,
+        k: usize,
+        reseal: bool,
+    },
     /// Duplicate one record into another position (raw or resealed).
-    Insert { from: usize, to: usize, reseal: bool },
+    Insert {
+        from: usize,
+        to: usize,
+        reseal: bool,
+    },
     /// Swap two different records (raw or resealed).
     Swap { a: usize, b: usize, reseal: bool },
     /// Cut the file short.
@@ -28,9 +43,18 @@ fn edit_strategy() -> impl Strategy<Value = Edit> {
         (any::<usize>(), 1u8..=255).prop_map(|(at, mask)| Edit::FlipByte { at, mask }),
         (any::<usize>(), any::<usize>(), 1u8..=255)
             .prop_map(|(record, at, mask)| Edit::FlipResealed { record, at, mask }),
-        (any::<usize>(), 1usize..6, any::<bool>()).prop_map(|(start, k, reseal)| Edit::Delete { start, k, reseal }),
-        (any::<usize>(), any::<usize>(), any::<bool>()).prop_map(|(from, to, reseal)| Edit::Insert { from, to, reseal }),
-        (any::<usize>(), any::<usize>(), any::<bool>()).prop_map(|(a, b, reseal)| Edit::Swap { a, b, reseal }),
+        (any::<usize>(), 1usize..6, any::<bool>()).prop_map(|(start, k, reseal)| Edit::Delete {
+            start,
+            k,
+            reseal
+        }),
+        (any::<usize>(), any::<usize>(), any::<bool>())
+            .prop_map(|(from, to, reseal)| Edit::Insert { from, to, reseal }),
+        (any::<usize>(), any::<usize>(), any::<bool>()).prop_map(|(a, b, reseal)| Edit::Swap {
+            a,
+            b,
+            reseal
+        }),
         any::<usize>().prop_map(|keep| Edit::Truncate { keep }),
     ]
 }

@@ -1,6 +1,13 @@
 //! Tamper detection on the on-disk log (issue 4, part 3): every edit is
 //! detected and the first bad index is named; each attack is also shown to
 //! pass the weaker check it is designed to beat, so the test can fail.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failed expectation is a test failure"
+)]
 
 mod common;
 
@@ -94,7 +101,11 @@ fn deleting_one_record_or_k_consecutive_records_is_detected() {
                 write_raw(d, &frames);
             })
             .unwrap_err();
-            assert_eq!(err.first_bad_index(), Some(start as u64), "k={k} start={start}: {err}");
+            assert_eq!(
+                err.first_bad_index(),
+                Some(start as u64),
+                "k={k} start={start}: {err}"
+            );
             // Resealed deletion: renumbered frames look fine, the root does not.
             let err = tampered(dir.path(), |d| {
                 let mut p = payloads(d);
@@ -113,9 +124,10 @@ fn deleting_one_record_or_k_consecutive_records_is_detected() {
 fn inserting_one_record_is_detected() {
     let dir = fixture();
     for at in [0usize, 5, 20, N as usize - 1] {
-        let forged = custody_audit::event::sample_event(custody_audit::event::EventKind::Download, T0, 999)
-            .canonical_bytes()
-            .unwrap();
+        let forged =
+            custody_audit::event::sample_event(custody_audit::event::EventKind::Download, T0, 999)
+                .canonical_bytes()
+                .unwrap();
         let err = tampered(dir.path(), |d| {
             let mut frames = raw_frames(d);
             let mut f = Vec::new();
@@ -180,7 +192,10 @@ fn truncating_the_log_is_detected() {
     let frames = raw_frames(dir.path());
     for cut in [0u64, 1, 100, len / 2, len - 1] {
         let err = tampered(dir.path(), |d| {
-            let f = fs::OpenOptions::new().write(true).open(seg_path(d)).unwrap();
+            let f = fs::OpenOptions::new()
+                .write(true)
+                .open(seg_path(d))
+                .unwrap();
             f.set_len(cut).unwrap();
         })
         .unwrap_err();
@@ -211,14 +226,25 @@ fn a_checkpoint_signed_by_another_key_is_refused() {
         if resign_keys {
             for n in notes.iter_mut() {
                 let body = n.split("\n\n").next().unwrap().to_owned() + "\n";
-                *n = SignedCheckpoint::sign(Checkpoint::parse(&body).unwrap(), &evil).unwrap().note;
+                *n = SignedCheckpoint::sign(Checkpoint::parse(&body).unwrap(), &evil)
+                    .unwrap()
+                    .note;
             }
             write_notes(&d.join("keys.log"), &[evil.verifier().to_string()]);
         }
         write_notes(&d.join("checkpoints.log"), &notes);
     };
     let err = tampered(dir.path(), |d| rewrite(d, false)).unwrap_err();
-    assert!(matches!(err, VerifyError::Checkpoint { fault: CheckpointFault::Signature(_), .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            VerifyError::Checkpoint {
+                fault: CheckpointFault::Signature(_),
+                ..
+            }
+        ),
+        "{err}"
+    );
     // An attacker who also replaces the key file fools a verifier that trusts
     // the log's own genesis key ...
     let dst = tempfile::tempdir().unwrap();
@@ -226,7 +252,10 @@ fn a_checkpoint_signed_by_another_key_is_refused() {
     rewrite(dst.path(), true);
     assert!(verify_dir(dst.path(), &VerifyOptions::default()).is_ok());
     // ... but not one pinned to the real anchor.
-    assert!(matches!(verify_dir(dst.path(), &anchored()), Err(VerifyError::KeyChain(_))));
+    assert!(matches!(
+        verify_dir(dst.path(), &anchored()),
+        Err(VerifyError::KeyChain(_))
+    ));
 }
 
 #[test]
@@ -234,7 +263,9 @@ fn a_forked_log_is_detected_by_an_earlier_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     build_log(dir.path(), 20, 0);
     // An auditor kept the checkpoint of size 20.
-    let kept = read_notes(&dir.path().join("checkpoints.log")).pop().unwrap();
+    let kept = read_notes(&dir.path().join("checkpoints.log"))
+        .pop()
+        .unwrap();
     {
         let log = open_log(dir.path(), 1);
         append_events(&log, 20, 30, 0);
@@ -263,7 +294,11 @@ fn a_forked_log_is_detected_by_an_earlier_checkpoint() {
         .iter()
         .map(|n| {
             let size: u64 = n.split('\n').nth(1).unwrap().parse().unwrap();
-            let cp = Checkpoint { origin: ORIGIN.into(), size, root: tree.root_at(size).unwrap() };
+            let cp = Checkpoint {
+                origin: ORIGIN.into(),
+                size,
+                root: tree.root_at(size).unwrap(),
+            };
             SignedCheckpoint::sign(cp, &signer).unwrap().note
         })
         .collect();
@@ -272,7 +307,16 @@ fn a_forked_log_is_detected_by_an_earlier_checkpoint() {
     verify_dir(fork.path(), &anchored()).unwrap();
     // With it, the fork is refused.
     let err = verify_dir(fork.path(), &with_kept).unwrap_err();
-    assert!(matches!(err, VerifyError::External { fault: CheckpointFault::RootMismatch { .. }, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            VerifyError::External {
+                fault: CheckpointFault::RootMismatch { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -289,16 +333,27 @@ fn a_log_spanning_a_key_rotation_verifies_and_old_checkpoints_stay_valid() {
     }
     {
         // Reopening needs the new key; the old one is refused.
-        let store = custody_audit::store::SegmentStore::open(dir.path(), Default::default()).unwrap();
-        let old = custody_audit::log::AuditLog::open(store, signer(1), custody_audit::log::LogOptions::new(ORIGIN));
-        assert!(matches!(old, Err(custody_audit::log::OpenError::WrongKey { .. })));
+        let store =
+            custody_audit::store::SegmentStore::open(dir.path(), Default::default()).unwrap();
+        let old = custody_audit::log::AuditLog::open(
+            store,
+            signer(1),
+            custody_audit::log::LogOptions::new(ORIGIN),
+        );
+        assert!(matches!(
+            old,
+            Err(custody_audit::log::OpenError::WrongKey { .. })
+        ));
         let log = open_log(dir.path(), 2);
         append_events(&log, 25, 30, 0);
         log.checkpoint_now(T0 + 500).unwrap();
     }
     let report = verify_dir(
         dir.path(),
-        &VerifyOptions { external_checkpoints: vec![first.clone()], ..anchored() },
+        &VerifyOptions {
+            external_checkpoints: vec![first.clone()],
+            ..anchored()
+        },
     )
     .unwrap();
     assert_eq!(report.records, 30);
@@ -311,9 +366,14 @@ fn a_log_spanning_a_key_rotation_verifies_and_old_checkpoints_stay_valid() {
     copy_dir(dir.path(), bad.path());
     let mut keys = read_notes(&bad.path().join("keys.log"));
     let evil = NoteSigner::from_seed("audit-test", &[9; 32]).unwrap();
-    keys[1] = custody_audit::checkpoint::KeyChain::rotation_statement(ORIGIN, 10, &evil, &signer(2)).unwrap();
+    keys[1] =
+        custody_audit::checkpoint::KeyChain::rotation_statement(ORIGIN, 10, &evil, &signer(2))
+            .unwrap();
     write_notes(&bad.path().join("keys.log"), &keys);
-    assert!(matches!(verify_dir(bad.path(), &anchored()), Err(VerifyError::KeyChain(_))));
+    assert!(matches!(
+        verify_dir(bad.path(), &anchored()),
+        Err(VerifyError::KeyChain(_))
+    ));
 }
 
 #[test]

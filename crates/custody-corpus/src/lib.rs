@@ -13,6 +13,7 @@
 //! Every generator is seeded (`rand_chacha`), writes to any [`std::io::Write`]
 //! and streams one entry at a time, so a 1 GB corpus needs a few MB of memory.
 //! The planted values are random and were never issued by any service.
+#![doc = include_str!("../README.md")]
 
 mod har;
 mod plant;

@@ -225,7 +225,7 @@ pub struct Plant {
     kind: PlantKind,
     value: String,
     entry: u64,
-    pointer: String,
+    pointers: Vec<String>,
     lines: Vec<u64>,
 }
 
@@ -235,13 +235,13 @@ impl Plant {
             kind,
             value,
             entry,
-            pointer: String::new(),
+            pointers: Vec::new(),
             lines: Vec::new(),
         }
     }
 
-    pub(crate) fn set_location(&mut self, pointer: String, lines: Vec<u64>) {
-        self.pointer = pointer;
+    pub(crate) fn set_location(&mut self, pointers: Vec<String>, lines: Vec<u64>) {
+        self.pointers = pointers;
         self.lines = lines;
     }
 
@@ -263,7 +263,13 @@ impl Plant {
     /// JSON pointer of the first string holding the value (any of its
     /// [`search_forms`]); empty for text corpora.
     pub fn pointer(&self) -> &str {
-        &self.pointer
+        self.pointers.first().map_or("", String::as_str)
+    }
+
+    /// JSON pointers of every string holding the value (a cookie sits in the
+    /// `Cookie` header and in `cookies[]`); empty for text corpora.
+    pub fn pointers(&self) -> &[String] {
+        &self.pointers
     }
 
     /// 1-based line numbers of the output on which the value (in any form) appears.
@@ -281,7 +287,7 @@ impl fmt::Debug for Plant {
                 &format_args!("[redacted; {} bytes]", self.value.len()),
             )
             .field("entry", &self.entry)
-            .field("pointer", &self.pointer)
+            .field("pointers", &self.pointers)
             .field("lines", &self.lines)
             .finish()
     }

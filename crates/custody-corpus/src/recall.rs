@@ -1,5 +1,5 @@
 //! Recall measurement: which planted values are still recoverable from a tool's
-//! output, in any of their [`search_forms`](crate::search_forms), and a per-kind
+//! output, in any of their [`search_forms`], and a per-kind
 //! summary of the result.
 
 use std::collections::BTreeMap;

@@ -54,7 +54,7 @@ fn write_text<W: Write>(
             Some(r) if g.chance(1, r) => {
                 let (line, value) = secret_line(&mut g);
                 let mut plant = Plant::new(PlantKind::TextLine, value, line_no);
-                plant.set_location(String::new(), vec![physical]);
+                plant.set_location(Vec::new(), vec![physical]);
                 plants.push(plant);
                 line
             }

@@ -132,9 +132,7 @@ pub enum ArchiveError {
         limit: u64,
     },
     /// An entry expands more than [`ArchiveLimits::max_ratio`] (zip bomb?).
-    #[error(
-        "zip entry #{index} ({name}): compression ratio exceeds {limit}:1 (zip bomb?)"
-    )]
+    #[error("zip entry #{index} ({name}): compression ratio exceeds {limit}:1 (zip bomb?)")]
     Ratio {
         /// Entry index.
         index: usize,
@@ -266,6 +264,7 @@ struct Metered<'b, R> {
     compressed: u64,
     read: u64,
     tripped: Option<Tripped>,
+    malformed: Option<String>,
 }
 
 impl<R: Read> Read for Metered<'_, R> {
@@ -273,7 +272,12 @@ impl<R: Read> Read for Metered<'_, R> {
         if self.tripped.is_some() {
             return Err(io::Error::other("zip limit exceeded"));
         }
-        let n = self.inner.read(buf)?;
+        let n = self.inner.read(buf).inspect_err(|e| {
+            if e.kind() == io::ErrorKind::InvalidData {
+                // The zip reader's own checks (declared size, CRC): structure, not content.
+                self.malformed = Some(e.to_string());
+            }
+        })?;
         let n64 = u64::try_from(n).unwrap_or(u64::MAX);
         self.read = self.read.saturating_add(n64);
         let total = self.budget.total.get().saturating_add(n64);
@@ -351,14 +355,36 @@ pub(crate) fn sanitize_archive<R: Read + Seek>(
             .start_file(name.as_str(), options)
             .map_err(|e| malformed(Some(index), e))?;
         let compressed = file.compressed_size();
+        // Sizes declared in the header are not trusted to admit an entry, but a bomb
+        // that declares itself is refused before a byte is inflated.
+        let declared = file.size();
+        let total = env.budget.total.get();
+        let early = if declared > limits.max_total_bytes.saturating_sub(total) {
+            Some(Tripped::Total)
+        } else if declared > limits.ratio_floor_bytes
+            && declared > compressed.max(1).saturating_mul(limits.max_ratio)
+        {
+            Some(Tripped::Ratio)
+        } else {
+            None
+        };
         let mut metered = Metered {
             inner: file,
             budget: &env.budget,
             compressed,
             read: 0,
             tripped: None,
+            malformed: None,
         };
-        let result = artifact::sanitize_entry(&mut metered, &mut writer, env, depth, &entry_path, tally);
+        let result = match early {
+            Some(tripped) => {
+                metered.tripped = Some(tripped);
+                Ok(())
+            }
+            None => {
+                artifact::sanitize_entry(&mut metered, &mut writer, env, depth, &entry_path, tally)
+            }
+        };
         let limit_error = |tripped| match tripped {
             Tripped::Total => ArchiveError::TotalSize {
                 index,
@@ -373,6 +399,12 @@ pub(crate) fn sanitize_archive<R: Read + Seek>(
         };
         if let Some(tripped) = metered.tripped {
             return Err(limit_error(tripped));
+        }
+        if let Some(detail) = metered.malformed {
+            return Err(ArchiveError::Malformed {
+                index: Some(index),
+                detail,
+            });
         }
         result.map_err(|source| ArchiveError::Entry {
             index,
@@ -506,6 +538,7 @@ mod tests {
             compressed: 5,
             read: 0,
             tripped: None,
+            malformed: None,
         };
         let mut sink = Vec::new();
         assert!(io::copy(&mut m, &mut sink).is_err());
@@ -521,6 +554,7 @@ mod tests {
             compressed: 100,
             read: 0,
             tripped: None,
+            malformed: None,
         };
         assert!(io::copy(&mut m, &mut sink).is_err());
         assert_eq!(m.tripped, Some(Tripped::Total));
@@ -533,6 +567,7 @@ mod tests {
             compressed: 100,
             read: 0,
             tripped: None,
+            malformed: None,
         };
         assert_eq!(io::copy(&mut m, &mut sink).unwrap(), 100);
     }

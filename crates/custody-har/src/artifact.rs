@@ -282,7 +282,10 @@ pub fn detect(head: &[u8], complete: bool) -> Result<Kind, UnsupportedError> {
         return Err(unsupported("UTF-16 text (convert to UTF-8)"));
     }
     let magic: [(&[u8], &'static str); 7] = [
-        (&[0x1F, 0x8B], "gzip-compressed data (compress artifacts as zip)"),
+        (
+            &[0x1F, 0x8B],
+            "gzip-compressed data (compress artifacts as zip)",
+        ),
         (b"BZh", "bzip2-compressed data"),
         (&[0xFD, b'7', b'z', b'X', b'Z', 0x00], "xz-compressed data"),
         (&[0x28, 0xB5, 0x2F, 0xFD], "zstd-compressed data"),
@@ -387,7 +390,9 @@ pub fn sanitize<R: Read, W: Write>(
             .take(limit.saturating_add(1))
             .read_to_end(&mut bytes)?;
         if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > limit {
-            return Err(ArtifactError::Archive(ArchiveError::StreamTooLarge { limit }));
+            return Err(ArtifactError::Archive(ArchiveError::StreamTooLarge {
+                limit,
+            }));
         }
         archive::sanitize_archive(Cursor::new(bytes), &mut output, &env, 1, "", &mut tally)?;
     } else {
@@ -414,10 +419,16 @@ pub fn sanitize_seekable<R: Read + Seek, W: Write>(
     };
     if kind != Kind::Zip {
         input.seek(SeekFrom::Start(start))?;
-        return sanitize(input, output, scanner, redactor, &ArtifactOptions {
-            kind: Some(kind),
-            ..options.clone()
-        });
+        return sanitize(
+            input,
+            output,
+            scanner,
+            redactor,
+            &ArtifactOptions {
+                kind: Some(kind),
+                ..options.clone()
+            },
+        );
     }
     input.seek(SeekFrom::Start(start))?;
     let mut input = Hashing::new(input);
@@ -523,9 +534,21 @@ fn sanitize_kind(
         }
         Kind::Har | Kind::Json => {
             let result = if kind == Kind::Har {
-                crate::har::sanitize(input, output, env.scanner, env.redactor, &env.options.sanitize)
+                crate::har::sanitize(
+                    input,
+                    output,
+                    env.scanner,
+                    env.redactor,
+                    &env.options.sanitize,
+                )
             } else {
-                crate::json::sanitize(input, output, env.scanner, env.redactor, &env.options.sanitize)
+                crate::json::sanitize(
+                    input,
+                    output,
+                    env.scanner,
+                    env.redactor,
+                    &env.options.sanitize,
+                )
             };
             match result {
                 Ok(report) => {
@@ -589,7 +612,9 @@ impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         let got = buf.get(..n).unwrap_or_default();
-        let end = self.pos.saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
+        let end = self
+            .pos
+            .saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
         // Hash only bytes past the hashed prefix, in order; a seek backwards re-reads
         // bytes already hashed, a seek forwards leaves a gap that `hash_rest` fills.
         if self.pos <= self.hashed_to && end > self.hashed_to {
@@ -640,7 +665,9 @@ impl<W: Write> Write for HashingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.hasher.update(buf.get(..n).unwrap_or_default());
-        self.bytes = self.bytes.saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
+        self.bytes = self
+            .bytes
+            .saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
         Ok(n)
     }
 
@@ -664,7 +691,10 @@ mod tests {
 
     #[test]
     fn detect_by_content() {
-        assert_eq!(detect(b"{\"log\": {\"version\": \"1.2\"", false), Ok(Kind::Har));
+        assert_eq!(
+            detect(b"{\"log\": {\"version\": \"1.2\"", false),
+            Ok(Kind::Har)
+        );
         assert_eq!(detect(b"\xEF\xBB\xBF \n{ \"log\" :{", false), Ok(Kind::Har));
         assert_eq!(detect(b"{\"logs\": {}}", true), Ok(Kind::Json));
         assert_eq!(detect(b"{\"a\": 1, \"log\": {}}", true), Ok(Kind::Json));
@@ -681,7 +711,10 @@ mod tests {
         assert_eq!(bad.byte_offset(), Some(2));
         assert!(detect(&[0xFF, 0xFE, b'a', 0], true).is_err());
         // A character cut by the end of the head is fine unless the input ends there.
-        assert_eq!(detect("abc\u{e9}".as_bytes().get(..4).unwrap(), false), Ok(Kind::Text));
+        assert_eq!(
+            detect("abc\u{e9}".as_bytes().get(..4).unwrap(), false),
+            Ok(Kind::Text)
+        );
         assert!(detect("abc\u{e9}".as_bytes().get(..4).unwrap(), true).is_err());
     }
 

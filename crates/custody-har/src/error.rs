@@ -87,7 +87,9 @@ impl fmt::Display for ParseReason {
             Self::UnexpectedEof { expected } => {
                 write!(f, "input ends early (truncated?): expected {expected}")
             }
-            Self::UnexpectedByte { expected } => write!(f, "unexpected character: expected {expected}"),
+            Self::UnexpectedByte { expected } => {
+                write!(f, "unexpected character: expected {expected}")
+            }
             Self::InvalidUtf8 => f.write_str("string is not valid UTF-8"),
             Self::InvalidEscape => f.write_str("invalid escape sequence in string"),
             Self::ControlCharacter => f.write_str("unescaped control character in string"),
@@ -175,7 +177,11 @@ impl LimitError {
 
 impl fmt::Display for LimitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} exceed the limit of {} at {}", self.what, self.limit, self.at)
+        write!(
+            f,
+            "{} exceed the limit of {} at {}",
+            self.what, self.limit, self.at
+        )
     }
 }
 

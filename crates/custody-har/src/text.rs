@@ -168,9 +168,9 @@ pub(crate) fn sanitize_with<R: Read, W: Write>(
         }
         output.write_all(out_line.as_bytes())?;
         output.write_all(eol)?;
-        summary.bytes_out = summary
-            .bytes_out
-            .saturating_add(u64::try_from(out_line.len().saturating_add(eol.len())).unwrap_or(u64::MAX));
+        summary.bytes_out = summary.bytes_out.saturating_add(
+            u64::try_from(out_line.len().saturating_add(eol.len())).unwrap_or(u64::MAX),
+        );
         summary.lines = at.line;
         Ok(())
     })?;

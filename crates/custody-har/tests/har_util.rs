@@ -1,5 +1,15 @@
 //! Shared helpers of the custody-har integration tests (included with `#[path]`).
-#![allow(dead_code, reason = "each test file uses a different subset of the helpers")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice,
+    reason = "test code: a panic is a test failure"
+)]
+#![allow(
+    dead_code,
+    reason = "each test file uses a different subset of the helpers"
+)]
 
 use std::sync::OnceLock;
 
@@ -44,7 +54,10 @@ pub fn assert_valid_har(doc: &serde_json::Value) {
         .iter_errors(doc)
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
-    assert!(errors.is_empty(), "output is not valid HAR 1.2: {errors:#?}");
+    assert!(
+        errors.is_empty(),
+        "output is not valid HAR 1.2: {errors:#?}"
+    );
 }
 
 /// Percent-encoding of every non-unreserved byte.

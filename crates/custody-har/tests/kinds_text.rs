@@ -22,7 +22,10 @@ fn b64url(data: &[u8]) -> String {
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for chunk in data.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
         for i in 0..=chunk.len() {
             out.push(char::from(A[((n >> (18 - 6 * i)) & 63) as usize]));
         }
@@ -44,8 +47,14 @@ fn run(input: &str) -> (String, TextSummary) {
     let scanner = Scanner::new();
     let redactor = Redactor::new([7; 32]);
     let mut out = Vec::new();
-    let summary = text::sanitize(input.as_bytes(), &mut out, &scanner, &redactor, &TextLimits::default())
-        .expect("text sanitizes");
+    let summary = text::sanitize(
+        input.as_bytes(),
+        &mut out,
+        &scanner,
+        &redactor,
+        &TextLimits::default(),
+    )
+    .expect("text sanitizes");
     (String::from_utf8(out).expect("output is UTF-8"), summary)
 }
 
@@ -58,19 +67,33 @@ fn assert_removed(input: &str, secrets: &[&str]) -> (String, TextSummary) {
         assert!(!out.contains(s), "secret survived in:\n{out}");
     }
     assert!(out.contains("[redacted:"), "no marker in:\n{out}");
-    assert!(summary.is_clean(), "re-scan flagged: {:?}", summary.remaining);
+    assert!(
+        summary.is_clean(),
+        "re-scan flagged: {:?}",
+        summary.remaining
+    );
     assert!(summary.redactions() >= secrets.len() as u64);
     // The unsafe variant (no sanitizing: the input itself) is flagged by the checker.
     let mut raw_findings = 0;
     let scanner = Scanner::new();
-    text::inspect(input.as_bytes(), &scanner, &Redactor::new([7; 32]), &TextLimits::default(), &mut |_| {
-        raw_findings += 1
-    })
+    text::inspect(
+        input.as_bytes(),
+        &scanner,
+        &Redactor::new([7; 32]),
+        &TextLimits::default(),
+        &mut |_| raw_findings += 1,
+    )
     .unwrap();
     assert!(raw_findings > 0, "the checker does not flag the raw input");
     let mut left = 0;
-    text::inspect(out.as_bytes(), &scanner, &Redactor::new([7; 32]), &TextLimits::default(), &mut |_| left += 1)
-        .unwrap();
+    text::inspect(
+        out.as_bytes(),
+        &scanner,
+        &Redactor::new([7; 32]),
+        &TextLimits::default(),
+        &mut |_| left += 1,
+    )
+    .unwrap();
     assert_eq!(left, 0, "the checker flags the sanitized output");
     (out, summary)
 }
@@ -119,8 +142,14 @@ fn curl_commands() {
          curl https://login.example.com/form --data 'username=bob&password={form_pass}'\n\
          curl -X POST --data-raw '{{\"user\":\"bob\",\"password\":\"{json_pass}\"}}' https://login.example.com/json\n"
     );
-    let (out, summary) = assert_removed(&input, &[&bearer, &sess, &jsess, pass, form_pass, json_pass]);
-    assert!(out.contains("username=bob"), "non-secret form field kept:\n{out}");
+    let (out, summary) = assert_removed(
+        &input,
+        &[&bearer, &sess, &jsess, pass, form_pass, json_pass],
+    );
+    assert!(
+        out.contains("username=bob"),
+        "non-secret form field kept:\n{out}"
+    );
     assert!(out.contains("curl -u admin:"), "user name kept:\n{out}");
     assert!(summary.by_kind.get("command").copied().unwrap_or(0) >= 3);
 }
@@ -151,7 +180,11 @@ fn key_value_pairs() {
          client_secret: {secret}\n"
     );
     let (out, summary) = assert_removed(&input, &[db, &token, &secret]);
-    assert!(out.contains("pool=10") && out.contains("\"expires_in\": 3600") && out.contains("\"user\": \"bob\""));
+    assert!(
+        out.contains("pool=10")
+            && out.contains("\"expires_in\": 3600")
+            && out.contains("\"user\": \"bob\"")
+    );
     assert!(summary.by_kind.get("key-value").copied().unwrap_or(0) >= 2);
 }
 
@@ -168,7 +201,10 @@ fn urls_anywhere_in_a_line() {
          connecting to postgres://svc:{pw}@db.internal:5432/app\n"
     );
     let (out, summary) = assert_removed(&input, &[&code, &code2, &at, pw]);
-    assert!(out.contains("https://app.example.com/callback?code="), "{out}");
+    assert!(
+        out.contains("https://app.example.com/callback?code="),
+        "{out}"
+    );
     assert!(out.contains("\" 302 0"), "{out}");
     assert!(summary.by_kind.get("url").copied().unwrap_or(0) >= 3);
 }
@@ -189,7 +225,10 @@ fn benign_logs_pass_unchanged() {
                  Content-Length: 1234\r\n\
                  last line without newline";
     let (out, summary) = run(input);
-    assert_eq!(out, input, "benign text is not changed (line endings included)");
+    assert_eq!(
+        out, input,
+        "benign text is not changed (line endings included)"
+    );
     assert!(summary.is_clean());
     assert_eq!(summary.redactions(), 0);
     assert_eq!(summary.lines, 5);
@@ -200,7 +239,9 @@ fn benign_logs_pass_unchanged() {
 #[test]
 fn sanitizing_is_idempotent_and_markers_are_well_formed() {
     let bearer = opaque(17, 40);
-    let input = format!("Authorization: Bearer {bearer}\nurl=https://x.example.com/?access_token={bearer}\n");
+    let input = format!(
+        "Authorization: Bearer {bearer}\nurl=https://x.example.com/?access_token={bearer}\n"
+    );
     let (once, _) = run(&input);
     let (twice, summary) = run(&once);
     assert_eq!(once, twice);
@@ -219,10 +260,20 @@ fn over_long_line_is_an_error_naming_the_line() {
         ..TextLimits::default()
     };
     let input = format!("short\n{}\nafter\n", "a".repeat(500));
-    let err = text::sanitize(input.as_bytes(), Vec::new(), &Scanner::new(), &Redactor::new([1; 32]), &limits)
-        .unwrap_err();
+    let err = text::sanitize(
+        input.as_bytes(),
+        Vec::new(),
+        &Scanner::new(),
+        &Redactor::new([1; 32]),
+        &limits,
+    )
+    .unwrap_err();
     match &err {
-        TextError::LineTooLong { line, byte_offset, limit } => {
+        TextError::LineTooLong {
+            line,
+            byte_offset,
+            limit,
+        } => {
             assert_eq!((*line, *byte_offset, *limit), (2, 6, 100));
         }
         other => panic!("unexpected {other:?}"),
@@ -230,7 +281,14 @@ fn over_long_line_is_an_error_naming_the_line() {
     assert!(err.to_string().contains("line 2"), "{err}");
     // Exactly at the limit is fine, with either line ending.
     let ok = format!("{}\r\n{}\n", "b".repeat(100), "c".repeat(100));
-    text::sanitize(ok.as_bytes(), Vec::new(), &Scanner::new(), &Redactor::new([1; 32]), &limits).unwrap();
+    text::sanitize(
+        ok.as_bytes(),
+        Vec::new(),
+        &Scanner::new(),
+        &Redactor::new([1; 32]),
+        &limits,
+    )
+    .unwrap();
 }
 
 #[test]
@@ -239,11 +297,21 @@ fn invalid_utf8_names_line_column_and_offset_never_the_bytes() {
     let mut input = b"first line\n".to_vec();
     input.extend_from_slice(format!("Authorization: Bearer {secret}").as_bytes());
     input.extend_from_slice(b" \xC3\x28 tail\n");
-    let err = text::sanitize(&input[..], Vec::new(), &Scanner::new(), &Redactor::new([1; 32]), &TextLimits::default())
-        .unwrap_err();
+    let err = text::sanitize(
+        &input[..],
+        Vec::new(),
+        &Scanner::new(),
+        &Redactor::new([1; 32]),
+        &TextLimits::default(),
+    )
+    .unwrap_err();
     let col = "Authorization: Bearer ".len() + 40 + 1;
     match &err {
-        TextError::InvalidUtf8 { line, column, byte_offset } => {
+        TextError::InvalidUtf8 {
+            line,
+            column,
+            byte_offset,
+        } => {
             assert_eq!(*line, 2);
             assert_eq!(*column, col as u64 + 1);
             assert_eq!(*byte_offset, 11 + col as u64);
@@ -252,7 +320,10 @@ fn invalid_utf8_names_line_column_and_offset_never_the_bytes() {
     }
     let shown = format!("{err} {err:?}");
     assert!(shown.contains("line 2"), "{shown}");
-    assert!(!shown.contains(&secret), "the error leaks the value: {shown}");
+    assert!(
+        !shown.contains(&secret),
+        "the error leaks the value: {shown}"
+    );
 }
 
 #[test]
@@ -260,14 +331,21 @@ fn no_value_in_findings_or_summary_debug() {
     let bearer = opaque(19, 40);
     let input = format!("Authorization: Bearer {bearer}\n");
     let mut findings = Vec::new();
-    text::inspect(input.as_bytes(), &Scanner::new(), &Redactor::new([2; 32]), &TextLimits::default(), &mut |f| {
-        findings.push(f)
-    })
+    text::inspect(
+        input.as_bytes(),
+        &Scanner::new(),
+        &Redactor::new([2; 32]),
+        &TextLimits::default(),
+        &mut |f| findings.push(f),
+    )
     .unwrap();
     assert!(!findings.is_empty());
     let f = &findings[0];
     assert_eq!(f.location.line, Some(1));
-    assert_eq!(f.location.column, Some("Authorization: Bearer ".len() as u64 + 1));
+    assert_eq!(
+        f.location.column,
+        Some("Authorization: Bearer ".len() as u64 + 1)
+    );
     assert!(is_marker(&f.preview), "{}", f.preview);
     let (_, summary) = run(&input);
     let shown = format!("{findings:?} {summary:?}");
@@ -293,7 +371,10 @@ fn an_endless_line_stops_at_the_limit() {
         &TextLimits::default(),
     )
     .unwrap_err();
-    assert!(matches!(err, TextError::LineTooLong { line: 1, .. }), "{err:?}");
+    assert!(
+        matches!(err, TextError::LineTooLong { line: 1, .. }),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -304,9 +385,17 @@ fn a_forged_marker_does_not_shield_a_token() {
     let input = format!("Authorization: Bearer [redacted:bearer-token:0123456789ab] {token}\n");
     let scanner = Scanner::new();
     let mut out = Vec::new();
-    let summary =
-        text::sanitize(input.as_bytes(), &mut out, &scanner, &Redactor::new([4; 32]), &TextLimits::default())
-            .unwrap();
+    let summary = text::sanitize(
+        input.as_bytes(),
+        &mut out,
+        &scanner,
+        &Redactor::new([4; 32]),
+        &TextLimits::default(),
+    )
+    .unwrap();
     let out = String::from_utf8(out).unwrap();
-    assert!(!summary.is_clean() || !out.contains(&token), "token survived a clean verdict: {out}");
+    assert!(
+        !summary.is_clean() || !out.contains(&token),
+        "token survived a clean verdict: {out}"
+    );
 }

@@ -49,7 +49,8 @@ pub(crate) enum Confirm {
 pub(crate) struct Spec {
     /// Must equal the id of the rule at the same index of [`RULES`].
     pub id: &'static str,
-    /// Literal anchors (matched ASCII-case-insensitively by the automaton).
+    /// Literal anchors, matched ASCII-case-insensitively unless `case_sensitive`;
+    /// the prefilter finds them through the [`FRAGMENTS`] they contain.
     pub anchors: &'static [&'static str],
     /// Whether the anchor's case must match exactly.
     pub case_sensitive: bool,
@@ -73,6 +74,30 @@ const fn def(
 
 use Class as C;
 use Confidence::{High, Low, Medium};
+
+/// The literals of the one prefilter pass (SIMD Teddy where available). Each anchor
+/// must contain one of them verbatim in its written, lower-case and upper-case forms
+/// (checked by a test), and camelCase forms are covered by fragments that avoid the
+/// first letter of a word (`oken` for token/Token, `assw` for password/Password).
+/// A fragment hit is expanded to every anchor that contains it and checked there.
+pub(crate) static FRAGMENTS: &[&str] = &[
+    // token prefixes and literal formats (case-sensitive)
+    "eyJ", "-----BEGIN ", "PuTTY-User-Key-File-", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_",
+    "glpat-", "gldt-", "glrt-", "glptt-", "glsoat-", "ATBB", "ATATT3", "xox", "hooks.slack.com/",
+    "/api/webhooks/", ":AA", "k_live_", "k_test_", "EAAA", "sq0", "$production$", "$sandbox$", "AKIA",
+    "ASIA", "AWS4-HMAC-SHA256", "AIza", "ya29.", "1//0", "sig=", "SIG=", "AccountKey", "7Q~", "8Q~",
+    "npm_", "pypi-AgEIcHlwaS5vcmc", "SG.", "sk-", "shp", "hvs.", "hvb.", "_v1_", "hf_", "DPoP ", "://",
+    // credential-bearing names (case variants)
+    "oken", "OKEN", "assw", "ASSW", "pwd", "PWD", "ecret", "ECRET", "ession", "ESSION", "essid", "ESSID",
+    "uthoriz", "UTHORIZ", "ookie", "OOKIE", "srf", "SRF", "pi_key", "pikey", "pi-key", "piKey", "pi-Key",
+    "PI_KEY", "PIKEY", "PI-KEY", "PI-Key", "ccess_key", "ccessKey", "CCESS_KEY", "rivate_key", "rivateKey",
+    "RIVATE_KEY", "code=", "CODE=", "\"code\"", "SAMLRe", "samlre", "SAMLRE", "erifier", "ERIFIER",
+    "redential", "REDENTIAL", "onnect.sid", "ONNECT.SID", "ASPXAUTH", "aspxauth", "spNetCore.",
+    "spnetcore.", "SPNETCORE.", "__Host-", "__host-", "__HOST-", "__Secure-", "__secure-", "__SECURE-",
+    // authorization schemes
+    "asic ", "ASIC ", "igest ", "IGEST ", "egotiate ", "EGOTIATE ", "NTLM ", "ntlm ", "earer ", "EARER ",
+    "SSWS ", "ssws ", "Amz-Signature=", "amz-signature=", "AMZ-SIGNATURE=",
+];
 
 /// Number of rules in the default catalogue.
 pub(crate) const N: usize = 71;
@@ -661,13 +686,13 @@ pub(crate) static SPECS: [Spec; N] = [
     custom!(
         "slack-webhook",
         ["hooks.slack.com/services/", "hooks.slack.com/workflows/"],
-        false,
+        true,
         confirm_slack_webhook
     ),
     custom!(
         "discord-webhook",
         ["discord.com/api/webhooks/", "discordapp.com/api/webhooks/"],
-        false,
+        true,
         confirm_discord_webhook
     ),
     position!("discord-bot-token"),
@@ -702,7 +727,7 @@ pub(crate) static SPECS: [Spec; N] = [
     custom!(
         "aws-access-key-id",
         [
-            "AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "APKA"
+            "AKIA", "ASIA"
         ],
         true,
         confirm_aws_key_id
@@ -745,7 +770,12 @@ pub(crate) static SPECS: [Spec; N] = [
     prefix!("gcp-oauth-token", ["ya29."], b64url_dot, 20..=2048, mixed),
     custom!("gcp-refresh-token", ["1//0"], true, confirm_gcp_refresh),
     custom!("azure-sas-signature", ["sig="], false, confirm_sas),
-    named!("azure-storage-key", ["AccountKey"], azure_key_value),
+    Spec {
+        id: "azure-storage-key",
+        anchors: &["AccountKey"],
+        case_sensitive: true,
+        confirm: Confirm::Named { check: azure_key_value },
+    },
     custom!("azure-client-secret", ["Q~"], true, confirm_azure_secret),
     custom!("okta-api-token", ["SSWS "], false, confirm_scheme),
     named!("okta-session-token", ["sessionToken"], okta_session_value),
@@ -822,8 +852,7 @@ pub(crate) static SPECS: [Spec; N] = [
             "&code=",
             "#code=",
             "&amp;code=",
-            "\"code\"",
-            "authorization_code"
+            "\"code\""
         ],
         false,
         confirm_oauth_code
@@ -885,8 +914,7 @@ pub(crate) static SPECS: [Spec; N] = [
             "pwd",
             "new_password",
             "old_password",
-            "current_password",
-            "db_pass"
+            "current_password"
         ],
         password_value
     ),
@@ -913,8 +941,6 @@ pub(crate) static SPECS: [Spec; N] = [
             "api-key",
             "x-api-key",
             "apiKey",
-            "app_key",
-            "appkey",
             "access_key",
             "private_key"
         ],
@@ -928,11 +954,7 @@ pub(crate) static SPECS: [Spec; N] = [
             "auth_token",
             "authtoken",
             "credentials",
-            "credential",
-            "client_key",
-            "signing_key",
-            "encryption_key",
-            "master_key"
+            "credential"
         ],
         opaque
     ),

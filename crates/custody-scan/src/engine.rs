@@ -7,7 +7,7 @@ use std::ops::Range;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use sha2::{Digest as _, Sha256};
 
-use crate::catalogue::{Cand, Confirm, RULES, SPECS, confirm_named, confirm_prefix};
+use crate::catalogue::{Cand, Confirm, FRAGMENTS, RULES, SPECS, confirm_named, confirm_prefix};
 use crate::rule::Rule;
 
 /// A detection: the rule and the byte span of the *secret part* inside the input.
@@ -30,12 +30,30 @@ impl fmt::Debug for Match {
     }
 }
 
-/// The compiled detector: rule catalogue plus one multi-pattern automaton.
+/// One anchor of the catalogue, found through a fragment at `offset` inside it.
+struct AnchorHit {
+    anchor: &'static str,
+    offset: usize,
+    case_sensitive: bool,
+    /// Index of the anchor in the deduplicated anchor table.
+    id: usize,
+    /// Indexes of the rules that own the anchor.
+    rules: Vec<usize>,
+}
+
+/// The prefilter: Teddy (SIMD) where the CPU has it, else an Aho-Corasick DFA over the
+/// same fragments with the same leftmost-first, non-overlapping semantics.
+enum Finder {
+    Packed(aho_corasick::packed::Searcher),
+    Automaton(AhoCorasick),
+}
+
+/// The compiled detector: rule catalogue plus one multi-pattern prefilter.
 /// Build once (`Scanner::new`), share by `&` (it is `Send + Sync`).
 pub struct Scanner {
-    automaton: AhoCorasick,
-    /// For each automaton pattern, the indexes of the rules that own that anchor.
-    pattern_rules: Vec<Vec<usize>>,
+    finder: Finder,
+    /// For each fragment, the anchors that contain it.
+    fragment_anchors: Vec<Vec<AnchorHit>>,
     version: String,
 }
 
@@ -43,7 +61,8 @@ impl fmt::Debug for Scanner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Scanner")
             .field("rules", &RULES.len())
-            .field("anchors", &self.pattern_rules.len())
+            .field("fragments", &self.fragment_anchors.len())
+            .field("simd", &matches!(self.finder, Finder::Packed(_)))
             .field("version", &self.version)
             .finish()
     }
@@ -55,42 +74,72 @@ impl Default for Scanner {
     }
 }
 
+/// Every position where `fragment` occurs in `anchor` (exactly, or ignoring ASCII
+/// case for a case-insensitive anchor).
+fn fragment_offsets(anchor: &str, fragment: &str, case_sensitive: bool) -> Vec<usize> {
+    let (a, f) = (anchor.as_bytes(), fragment.as_bytes());
+    (0..=a.len().saturating_sub(f.len()))
+        .filter(|&k| {
+            a.get(k..k.saturating_add(f.len())).is_some_and(|w| {
+                if case_sensitive { w == f } else { w.eq_ignore_ascii_case(f) }
+            })
+        })
+        .collect()
+}
+
 impl Scanner {
     /// Compiles the default catalogue.
     #[must_use]
     pub fn new() -> Scanner {
-        let mut anchors: Vec<String> = Vec::new();
-        let mut pattern_rules: Vec<Vec<usize>> = Vec::new();
+        // Deduplicated anchors: (text, case-sensitive) -> owning rules.
+        let mut anchors: Vec<(&'static str, bool, Vec<usize>)> = Vec::new();
         for (index, spec) in SPECS.iter().enumerate() {
-            for anchor in spec.anchors {
-                let lower = anchor.to_ascii_lowercase();
-                if let Some(p) = anchors.iter().position(|a| *a == lower) {
-                    if let Some(list) = pattern_rules.get_mut(p) {
-                        list.push(index);
-                    }
+            for &anchor in spec.anchors {
+                let same = |(a, cs, _): &&mut (&str, bool, Vec<usize>)| {
+                    *cs == spec.case_sensitive
+                        && if *cs { *a == anchor } else { a.eq_ignore_ascii_case(anchor) }
+                };
+                if let Some(entry) = anchors.iter_mut().find(same) {
+                    entry.2.push(index);
                 } else {
-                    anchors.push(lower);
-                    pattern_rules.push(vec![index]);
+                    anchors.push((anchor, spec.case_sensitive, vec![index]));
                 }
             }
         }
-        anchors.push("[redacted:".to_owned());
-        pattern_rules.push(Vec::new());
-        #[expect(
-            clippy::expect_used,
-            reason = "the anchors are compile-time literals; `scanner_builds` tests this build"
-        )]
-        let automaton = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::LeftmostLongest)
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(&anchors)
-            .expect("static anchors compile");
-        Scanner {
-            automaton,
-            pattern_rules,
-            version: catalogue_version(),
-        }
+        let fragment_anchors: Vec<Vec<AnchorHit>> = FRAGMENTS
+            .iter()
+            .map(|fragment| {
+                let mut hits = Vec::new();
+                for (id, (anchor, cs, rules)) in anchors.iter().enumerate() {
+                    for offset in fragment_offsets(anchor, fragment, *cs) {
+                        hits.push(AnchorHit { anchor, offset, case_sensitive: *cs, id, rules: rules.clone() });
+                    }
+                }
+                hits
+            })
+            .collect();
+        let packed = aho_corasick::packed::Config::new()
+            .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
+            .heuristic_pattern_limits(false)
+            .builder()
+            .extend(FRAGMENTS.iter())
+            .build();
+        let finder = match packed {
+            Some(searcher) => Finder::Packed(searcher),
+            None => {
+                #[expect(
+                    clippy::expect_used,
+                    reason = "the fragments are compile-time literals; `scanner_builds` tests this build"
+                )]
+                let automaton = AhoCorasickBuilder::new()
+                    .match_kind(MatchKind::LeftmostFirst)
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .build(FRAGMENTS)
+                    .expect("static fragments compile");
+                Finder::Automaton(automaton)
+            }
+        };
+        Scanner { finder, fragment_anchors, version: catalogue_version() }
     }
 
     /// The rule catalogue.
@@ -123,11 +172,7 @@ impl Scanner {
         let markers = crate::redact::marker_spans(haystack);
         let kept = raw
             .into_iter()
-            .filter(|m| {
-                !markers
-                    .iter()
-                    .any(|k| k.start <= m.span.start && m.span.end <= k.end)
-            })
+            .filter(|m| !markers.iter().any(|k| k.start <= m.span.start && m.span.end <= k.end))
             .collect();
         resolve(kept)
     }
@@ -141,45 +186,58 @@ impl Scanner {
     /// value back to the field logic (this bounds that recursion to one level).
     pub(crate) fn scan_raw_with(&self, haystack: &[u8], nested: bool) -> Vec<Match> {
         let mut out = Vec::new();
-        for hit in self.automaton.find_iter(haystack) {
-            let Some(rules) = self.pattern_rules.get(hit.pattern().as_usize()) else {
-                continue;
-            };
-            for &index in rules {
-                let (Some(spec), Some(rule)) = (SPECS.get(index), RULES.get(index)) else {
-                    continue;
+        // (anchor id, anchor start) already confirmed: an anchor holding two
+        // fragments (`session_token`) is reached twice.
+        let mut seen: Vec<(usize, usize)> = Vec::new();
+        let mut on_hit = |fragment: usize, start: usize| {
+            let Some(hits) = self.fragment_anchors.get(fragment) else { return };
+            for hit in hits {
+                let Some(s) = start.checked_sub(hit.offset) else { continue };
+                let e = s.saturating_add(hit.anchor.len());
+                let Some(text) = haystack.get(s..e) else { continue };
+                let found = if hit.case_sensitive {
+                    text == hit.anchor.as_bytes()
+                } else {
+                    text.eq_ignore_ascii_case(hit.anchor.as_bytes())
                 };
-                if nested && matches!(rule.id, "auth-header" | "cookie-value") {
+                if !found || seen.contains(&(hit.id, s)) {
                     continue;
                 }
-                let cand = Cand {
-                    hay: haystack,
-                    start: hit.start(),
-                    end: hit.end(),
-                    rule,
-                    scanner: self,
-                };
-                if spec.case_sensitive {
-                    let text = haystack.get(hit.start()..hit.end()).unwrap_or_default();
-                    if !spec.anchors.iter().any(|a| a.as_bytes() == text) {
-                        continue;
-                    }
+                seen.retain(|&(_, p)| p.saturating_add(64) > s);
+                seen.push((hit.id, s));
+                for &index in &hit.rules {
+                    self.confirm(index, haystack, s, e, nested, &mut out);
                 }
-                match spec.confirm {
-                    Confirm::Prefix {
-                        body,
-                        min,
-                        max,
-                        check,
-                    } => confirm_prefix(&cand, body, min, max, check, &mut out),
-                    Confirm::Named { check } => confirm_named(&cand, check, &mut out),
-                    Confirm::Custom(f) => f(&cand, &mut out),
-                    Confirm::Position => {}
+            }
+        };
+        match &self.finder {
+            Finder::Packed(searcher) => {
+                for m in searcher.find_iter(haystack) {
+                    on_hit(m.pattern().as_usize(), m.start());
+                }
+            }
+            Finder::Automaton(automaton) => {
+                for m in automaton.find_iter(haystack) {
+                    on_hit(m.pattern().as_usize(), m.start());
                 }
             }
         }
         out.retain(|m| m.span.start < m.span.end && m.span.end <= haystack.len());
         out
+    }
+
+    fn confirm(&self, index: usize, haystack: &[u8], start: usize, end: usize, nested: bool, out: &mut Vec<Match>) {
+        let (Some(spec), Some(rule)) = (SPECS.get(index), RULES.get(index)) else { return };
+        if nested && matches!(rule.id, "auth-header" | "cookie-value") {
+            return;
+        }
+        let cand = Cand { hay: haystack, start, end, rule, scanner: self };
+        match spec.confirm {
+            Confirm::Prefix { body, min, max, check } => confirm_prefix(&cand, body, min, max, check, out),
+            Confirm::Named { check } => confirm_named(&cand, check, out),
+            Confirm::Custom(f) => f(&cand, out),
+            Confirm::Position => {}
+        }
     }
 }
 

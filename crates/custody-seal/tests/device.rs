@@ -1,5 +1,10 @@
 //! Device identity files: modes, round trip, refusal of readable keys, no overwrite.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed step must fail the test"
+)]
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
@@ -39,7 +44,10 @@ fn load_refuses_group_or_world_readable_private_keys() {
     let key = tmp.path().join(POP_KEY_FILE);
     fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
     let err = DeviceIdentity::load(tmp.path()).unwrap_err();
-    assert!(matches!(err, DeviceError::InsecurePermissions { mode: 0o644, .. }), "{err:?}");
+    assert!(
+        matches!(err, DeviceError::InsecurePermissions { mode: 0o644, .. }),
+        "{err:?}"
+    );
     // Control: the same files load once the mode is tight again.
     fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
     assert!(DeviceIdentity::load(tmp.path()).is_ok());
@@ -51,8 +59,14 @@ fn save_never_overwrites_an_identity() {
     let first = DeviceIdentity::generate(&mut OsEntropy).unwrap();
     first.save(tmp.path()).unwrap();
     let second = DeviceIdentity::generate(&mut OsEntropy).unwrap();
-    assert!(matches!(second.save(tmp.path()), Err(DeviceError::AlreadyExists { .. })));
-    assert_eq!(DeviceIdentity::load(tmp.path()).unwrap().public(), first.public());
+    assert!(matches!(
+        second.save(tmp.path()),
+        Err(DeviceError::AlreadyExists { .. })
+    ));
+    assert_eq!(
+        DeviceIdentity::load(tmp.path()).unwrap().public(),
+        first.public()
+    );
 }
 
 #[test]
@@ -62,12 +76,18 @@ fn a_public_document_that_does_not_match_the_keys_is_refused() {
     a.save(tmp.path()).unwrap();
     let b = DeviceIdentity::generate(&mut OsEntropy).unwrap();
     fs::write(tmp.path().join(PUBLIC_FILE), b.public().to_json()).unwrap();
-    assert!(matches!(DeviceIdentity::load(tmp.path()), Err(DeviceError::MalformedPublic { .. })));
+    assert!(matches!(
+        DeviceIdentity::load(tmp.path()),
+        Err(DeviceError::MalformedPublic { .. })
+    ));
     // A document whose stated device id does not match its key is refused on its own.
     let tampered = a.public().to_json().replace(
         &a.public().device_id().to_string(),
         &b.public().device_id().to_string(),
     );
     assert!(DevicePublic::from_json(&tampered).is_err());
-    assert!(DevicePublic::from_json(&a.public().to_json()).is_ok(), "control");
+    assert!(
+        DevicePublic::from_json(&a.public().to_json()).is_ok(),
+        "control"
+    );
 }

@@ -2,6 +2,12 @@
 //! check is refused with its own error, and each has a control showing the same envelope
 //! opens once the one thing under test is put back (so the check is what blocks it).
 
+#![expect(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "test helpers: a failed step must fail the test"
+)]
+
 use custody_seal::{
     CHUNK_SIZE, DeviceIdentity, Entropy, EntropyError, ExportId, Header, HeaderError,
     NetworkContext, OpenError, OsEntropy, SealError, SealRequest, Section, SigningKey,
@@ -84,11 +90,22 @@ fn chunks_start(env: &[u8]) -> usize {
 #[test]
 fn round_trip_at_chunk_boundaries() {
     let f = fixture();
-    for len in [0, 1, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 3 * CHUNK_SIZE + 17] {
+    for len in [
+        0,
+        1,
+        CHUNK_SIZE - 1,
+        CHUNK_SIZE,
+        CHUNK_SIZE + 1,
+        3 * CHUNK_SIZE + 17,
+    ] {
         let data = content(len);
         let env = sealed(&f, &data);
         let chunks = len.div_ceil(CHUNK_SIZE).max(1);
-        assert_eq!(env.len(), chunks_start(&env) + len + 16 * chunks, "len {len}");
+        assert_eq!(
+            env.len(),
+            chunks_start(&env) + len + 16 * chunks,
+            "len {len}"
+        );
         assert_eq!(open_as(&f, &env).unwrap(), data, "len {len}");
     }
 }
@@ -135,7 +152,11 @@ fn flipping_any_byte_of_a_small_envelope_is_refused_with_the_region_error() {
     let f = fixture();
     let data = b"HTTP/1.1 200 OK; sanitized body of a small export".to_vec();
     let env = sealed(&f, &data);
-    assert_eq!(open_as(&f, &env).unwrap(), data, "control: untampered opens");
+    assert_eq!(
+        open_as(&f, &env).unwrap(),
+        data,
+        "control: untampered opens"
+    );
     for offset in 0..env.len() {
         let mut bad = env.clone();
         bad[offset] ^= 0x01;
@@ -174,13 +195,21 @@ fn truncation_at_any_length_is_refused() {
     let small = sealed(&f, b"short export");
     for cut in 0..small.len() {
         let err = open_as(&f, &small[..cut]).unwrap_err();
-        assert!(matches!(err, OpenError::Truncated { .. }), "cut {cut}: {err:?}");
+        assert!(
+            matches!(err, OpenError::Truncated { .. }),
+            "cut {cut}: {err:?}"
+        );
     }
     let data = content(2 * CHUNK_SIZE + 5);
     let env = sealed(&f, &data);
     let start = chunks_start(&env);
     // Cutting exactly at a chunk boundary must not be mistaken for a shorter export.
-    for cut in [start, start + CHUNK_SIZE + 16, start + 2 * (CHUNK_SIZE + 16), env.len() - 1] {
+    for cut in [
+        start,
+        start + CHUNK_SIZE + 16,
+        start + 2 * (CHUNK_SIZE + 16),
+        env.len() - 1,
+    ] {
         let err = open_as(&f, &env[..cut]).unwrap_err();
         let want = ((cut - start) / (CHUNK_SIZE + 16)) as u64;
         assert!(
@@ -207,11 +236,20 @@ fn reordered_duplicated_and_appended_chunks_are_refused() {
     };
     assert_eq!(open_as(&f, &rebuild(&[0, 1, 2])).unwrap(), data, "control");
     let err = open_as(&f, &rebuild(&[1, 0, 2])).unwrap_err();
-    assert!(matches!(err, OpenError::ChunkAuthentication { index: 0 }), "{err:?}");
+    assert!(
+        matches!(err, OpenError::ChunkAuthentication { index: 0 }),
+        "{err:?}"
+    );
     let err = open_as(&f, &rebuild(&[0, 2, 1])).unwrap_err();
-    assert!(matches!(err, OpenError::ChunkAuthentication { index: 1 }), "{err:?}");
+    assert!(
+        matches!(err, OpenError::ChunkAuthentication { index: 1 }),
+        "{err:?}"
+    );
     let err = open_as(&f, &rebuild(&[0, 0, 1, 2])).unwrap_err();
-    assert!(matches!(err, OpenError::ChunkAuthentication { index: 1 }), "{err:?}");
+    assert!(
+        matches!(err, OpenError::ChunkAuthentication { index: 1 }),
+        "{err:?}"
+    );
     let err = open_as(&f, &rebuild(&[0, 1, 2, 2])).unwrap_err();
     assert!(matches!(err, OpenError::TrailingData), "{err:?}");
     let mut extra = env.clone();
@@ -247,7 +285,10 @@ fn wrong_device_is_refused_and_the_right_one_opens() {
         e => panic!("expected WrongDevice, got {e:?}"),
     }
     assert!(err.to_string().contains("not to this device"));
-    assert!(open_as(&f, &env).is_ok(), "control: the addressed device opens");
+    assert!(
+        open_as(&f, &env).is_ok(),
+        "control: the addressed device opens"
+    );
 }
 
 #[test]
@@ -265,7 +306,10 @@ fn network_context_mismatch_is_refused() {
     )
     .unwrap_err();
     assert!(matches!(err, OpenError::ContextMismatch), "{err:?}");
-    assert!(open_as(&f, &env).is_ok(), "control: the bound context opens");
+    assert!(
+        open_as(&f, &env).is_ok(),
+        "control: the bound context opens"
+    );
 }
 
 #[test]
@@ -282,10 +326,19 @@ fn time_window_is_enforced_at_both_edges() {
             &mut Vec::new(),
         )
     };
-    assert!(matches!(at(NBF - 1), Err(OpenError::NotYetValid { not_before: NBF, .. })));
+    assert!(matches!(
+        at(NBF - 1),
+        Err(OpenError::NotYetValid {
+            not_before: NBF,
+            ..
+        })
+    ));
     assert!(at(NBF).is_ok(), "control: first valid second");
     assert!(at(NAF - 1).is_ok(), "control: last valid second");
-    assert!(matches!(at(NAF), Err(OpenError::Expired { not_after: NAF, .. })));
+    assert!(matches!(
+        at(NAF),
+        Err(OpenError::Expired { not_after: NAF, .. })
+    ));
     assert!(matches!(at(NAF + 86_400), Err(OpenError::Expired { .. })));
 }
 
@@ -310,25 +363,44 @@ fn unknown_signer_and_forged_signatures_are_refused() {
     );
     assert!(open_as(&f, &env).is_ok(), "control");
     assert!(matches!(
-        open(f.device.hpke_key(), &[], &f.ctx, NOW, &env[..], &mut Vec::new()),
+        open(
+            f.device.hpke_key(),
+            &[],
+            &f.ctx,
+            NOW,
+            &env[..],
+            &mut Vec::new()
+        ),
         Err(OpenError::UntrustedSigner { .. })
     ));
 
     // An attacker seals with its own key to the device: refused as untrusted...
     let mut forged = Vec::new();
-    seal(&request(&f, data), &f.device.public().hpke, &stranger, &mut OsEntropy, &data[..], &mut forged)
-        .unwrap();
-    assert!(matches!(open_as(&f, &forged), Err(OpenError::UntrustedSigner { .. })));
-    // ...and would open if its key were trusted, so the trust check is what blocks it.
-    assert!(open(
-        f.device.hpke_key(),
-        &[f.broker.public(), stranger.public()],
-        &f.ctx,
-        NOW,
-        &forged[..],
-        &mut Vec::new()
+    seal(
+        &request(&f, data),
+        &f.device.public().hpke,
+        &stranger,
+        &mut OsEntropy,
+        &data[..],
+        &mut forged,
     )
-    .is_ok());
+    .unwrap();
+    assert!(matches!(
+        open_as(&f, &forged),
+        Err(OpenError::UntrustedSigner { .. })
+    ));
+    // ...and would open if its key were trusted, so the trust check is what blocks it.
+    assert!(
+        open(
+            f.device.hpke_key(),
+            &[f.broker.public(), stranger.public()],
+            &f.ctx,
+            NOW,
+            &forged[..],
+            &mut Vec::new()
+        )
+        .is_ok()
+    );
 
     // Re-signing the genuine header with the attacker key while naming the broker: the
     // signature check is what refuses it.
@@ -339,7 +411,10 @@ fn unknown_signer_and_forged_signatures_are_refused() {
     msg.extend_from_slice(&env[12..sig_at]);
     let mut resigned = env.clone();
     resigned[sig_at..start].copy_from_slice(&stranger.sign(&msg));
-    assert!(matches!(open_as(&f, &resigned), Err(OpenError::BadSignature)));
+    assert!(matches!(
+        open_as(&f, &resigned),
+        Err(OpenError::BadSignature)
+    ));
     // Control: the same message signed by the broker is exactly the genuine signature.
     assert_eq!(f.broker.sign(&msg)[..], env[sig_at..start]);
     assert!(hlen > 0);
@@ -369,8 +444,15 @@ fn altered_header_field_is_refused_even_when_resigned_by_a_trusted_key() {
     forged.extend_from_slice(&other.sign(&msg));
     forged.extend_from_slice(&env[chunks_start(&env)..]);
     let trusted = [f.broker.public(), other.public()];
-    let err = open(f.device.hpke_key(), &trusted, &f.ctx, NOW, &forged[..], &mut Vec::new())
-        .unwrap_err();
+    let err = open(
+        f.device.hpke_key(),
+        &trusted,
+        &f.ctx,
+        NOW,
+        &forged[..],
+        &mut Vec::new(),
+    )
+    .unwrap_err();
     assert!(matches!(err, OpenError::KeyBlock), "{err:?}");
 }
 
@@ -378,13 +460,22 @@ fn altered_header_field_is_refused_even_when_resigned_by_a_trusted_key() {
 fn malformed_preambles_have_their_own_errors() {
     let f = fixture();
     let env = sealed(&f, b"x");
-    assert!(matches!(open_as(&f, b"PK\x03\x04 not an envelope"), Err(OpenError::BadMagic)));
+    assert!(matches!(
+        open_as(&f, b"PK\x03\x04 not an envelope"),
+        Err(OpenError::BadMagic)
+    ));
     let mut huge = env.clone();
     huge[8..12].copy_from_slice(&u32::MAX.to_be_bytes());
-    assert!(matches!(open_as(&f, &huge), Err(OpenError::HeaderTooLarge { len: u32::MAX })));
+    assert!(matches!(
+        open_as(&f, &huge),
+        Err(OpenError::HeaderTooLarge { len: u32::MAX })
+    ));
     let mut v2 = env.clone();
     v2[13] = 2;
-    assert!(matches!(open_as(&f, &v2), Err(OpenError::UnsupportedVersion { found: 2 })));
+    assert!(matches!(
+        open_as(&f, &v2),
+        Err(OpenError::UnsupportedVersion { found: 2 })
+    ));
 }
 
 struct Failing;
@@ -400,23 +491,48 @@ fn seal_fails_closed_on_bad_requests_and_inputs() {
     let data = content(1000);
     let req = request(&f, &data);
     let run = |req: &SealRequest, input: &[u8], rng: &mut dyn Entropy| {
-        seal(req, &f.device.public().hpke, &f.broker, rng, input, &mut Vec::new())
+        seal(
+            req,
+            &f.device.public().hpke,
+            &f.broker,
+            rng,
+            input,
+            &mut Vec::new(),
+        )
     };
     assert!(run(&req, &data, &mut OsEntropy).is_ok(), "control");
-    assert!(matches!(run(&req, &data, &mut Failing), Err(SealError::Entropy(_))));
-    assert!(matches!(run(&req, &data[..999], &mut OsEntropy), Err(SealError::LengthMismatch { declared: 1000 })));
+    assert!(matches!(
+        run(&req, &data, &mut Failing),
+        Err(SealError::Entropy(_))
+    ));
+    assert!(matches!(
+        run(&req, &data[..999], &mut OsEntropy),
+        Err(SealError::LengthMismatch { declared: 1000 })
+    ));
     let mut longer = data.clone();
     longer.push(1);
-    assert!(matches!(run(&req, &longer, &mut OsEntropy), Err(SealError::LengthMismatch { .. })));
+    assert!(matches!(
+        run(&req, &longer, &mut OsEntropy),
+        Err(SealError::LengthMismatch { .. })
+    ));
     let mut changed = data.clone();
     changed[500] ^= 1;
-    assert!(matches!(run(&req, &changed, &mut OsEntropy), Err(SealError::DigestMismatch)));
+    assert!(matches!(
+        run(&req, &changed, &mut OsEntropy),
+        Err(SealError::DigestMismatch)
+    ));
     let mut long = req.clone();
     long.not_after = long.not_before + 86_401;
-    assert!(matches!(run(&long, &data, &mut OsEntropy), Err(SealError::WindowTooLong { .. })));
+    assert!(matches!(
+        run(&long, &data, &mut OsEntropy),
+        Err(SealError::WindowTooLong { .. })
+    ));
     let mut empty = req.clone();
     empty.not_after = empty.not_before;
-    assert!(matches!(run(&empty, &data, &mut OsEntropy), Err(SealError::Header(HeaderError::EmptyWindow))));
+    assert!(matches!(
+        run(&empty, &data, &mut OsEntropy),
+        Err(SealError::Header(HeaderError::EmptyWindow))
+    ));
 }
 
 #[test]
@@ -433,24 +549,73 @@ fn no_secret_or_plaintext_in_errors_or_debug() {
     let plaintext = b"PLAINTEXT-MARKER-7f3a sanitized content".to_vec();
     let key = [0xc3u8; 32];
     let mut env = Vec::new();
-    seal(&request(&f, &plaintext), &f.device.public().hpke, &f.broker, &mut Known(key), &plaintext[..], &mut env)
-        .unwrap();
+    seal(
+        &request(&f, &plaintext),
+        &f.device.public().hpke,
+        &f.broker,
+        &mut Known(key),
+        &plaintext[..],
+        &mut env,
+    )
+    .unwrap();
 
     let mut errors: Vec<String> = Vec::new();
     let mut record = |e: &dyn std::fmt::Debug, d: String| errors.push(format!("{d} / {e:?}"));
     let other = DeviceIdentity::generate(&mut OsEntropy).unwrap();
     let stranger = SigningKey::generate(&mut OsEntropy).unwrap();
     let cases: Vec<Result<_, OpenError>> = vec![
-        open(other.hpke_key(), &[f.broker.public()], &f.ctx, NOW, &env[..], &mut Vec::new()),
-        open(f.device.hpke_key(), &[stranger.public()], &f.ctx, NOW, &env[..], &mut Vec::new()),
-        open(f.device.hpke_key(), &[f.broker.public()], &f.ctx, NAF, &env[..], &mut Vec::new()),
-        open(f.device.hpke_key(), &[f.broker.public()], &NetworkContext([0; 32]), NOW, &env[..], &mut Vec::new()),
-        open(f.device.hpke_key(), &[f.broker.public()], &f.ctx, NOW, &env[..env.len() - 3], &mut Vec::new()),
+        open(
+            other.hpke_key(),
+            &[f.broker.public()],
+            &f.ctx,
+            NOW,
+            &env[..],
+            &mut Vec::new(),
+        ),
+        open(
+            f.device.hpke_key(),
+            &[stranger.public()],
+            &f.ctx,
+            NOW,
+            &env[..],
+            &mut Vec::new(),
+        ),
+        open(
+            f.device.hpke_key(),
+            &[f.broker.public()],
+            &f.ctx,
+            NAF,
+            &env[..],
+            &mut Vec::new(),
+        ),
+        open(
+            f.device.hpke_key(),
+            &[f.broker.public()],
+            &NetworkContext([0; 32]),
+            NOW,
+            &env[..],
+            &mut Vec::new(),
+        ),
+        open(
+            f.device.hpke_key(),
+            &[f.broker.public()],
+            &f.ctx,
+            NOW,
+            &env[..env.len() - 3],
+            &mut Vec::new(),
+        ),
         {
             let mut bad = env.clone();
             let last = bad.len() - 1;
             bad[last] ^= 1;
-            open(f.device.hpke_key(), &[f.broker.public()], &f.ctx, NOW, &bad[..], &mut Vec::new())
+            open(
+                f.device.hpke_key(),
+                &[f.broker.public()],
+                &f.ctx,
+                NOW,
+                &bad[..],
+                &mut Vec::new(),
+            )
         },
     ];
     for case in cases {
@@ -460,7 +625,12 @@ fn no_secret_or_plaintext_in_errors_or_debug() {
     let bad_key = f.broker.to_jwk().replace("\"x\":\"", "\"x\":\"A");
     let e = SigningKey::from_jwk(&bad_key).unwrap_err();
     record(&e, e.to_string());
-    errors.push(format!("{:?} {:?} {:?}", f.device, f.broker, f.device.public()));
+    errors.push(format!(
+        "{:?} {:?} {:?}",
+        f.device,
+        f.broker,
+        f.device.public()
+    ));
 
     let b64 = |b: &[u8]| {
         use base64ct::{Base64UrlUnpadded, Encoding};

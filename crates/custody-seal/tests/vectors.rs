@@ -4,6 +4,12 @@
 //! must accept them. Regenerate only on a deliberate format change with
 //! `CUSTODY_SEAL_WRITE_VECTORS=1 cargo test -p custody-seal --test vectors`.
 
+#![expect(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "test helpers: a failed step must fail the test"
+)]
+
 use std::collections::VecDeque;
 
 use custody_seal::{
@@ -134,13 +140,17 @@ fn compute(case: &Case) -> Value {
     v
 }
 
-const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/envelope-v1.json");
+const PATH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/vectors/envelope-v1.json"
+);
 
 #[test]
 fn envelope_vectors_are_byte_exact() {
     let computed: Vec<Value> = cases().iter().map(compute).collect();
     if std::env::var_os("CUSTODY_SEAL_WRITE_VECTORS").is_some() {
-        let text = serde_json::to_string_pretty(&json!({ "version": 1, "vectors": computed })).unwrap();
+        let text =
+            serde_json::to_string_pretty(&json!({ "version": 1, "vectors": computed })).unwrap();
         std::fs::write(PATH, text + "\n").unwrap();
         return;
     }
@@ -159,19 +169,67 @@ fn envelope_vectors_are_byte_exact() {
 fn committed_vectors_open_with_their_keys() {
     let committed: Value = serde_json::from_str(&std::fs::read_to_string(PATH).unwrap()).unwrap();
     for v in committed["vectors"].as_array().unwrap() {
-        let Some(envelope) = v["envelope"].as_str() else { continue };
+        let Some(envelope) = v["envelope"].as_str() else {
+            continue;
+        };
         let env = hex::decode(envelope).unwrap();
-        let ikm: [u8; 32] = hex::decode(v["device_ikm"].as_str().unwrap()).unwrap().try_into().unwrap();
+        let ikm: [u8; 32] = hex::decode(v["device_ikm"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
         let device = DeviceIdentity::from_keys(
             HpkeSecretKey::generate(&mut Script(VecDeque::from([ikm]))).unwrap(),
             SigningKey::from_seed(&[9; 32]).unwrap(),
         );
-        let seed: [u8; 32] = hex::decode(v["broker_seed"].as_str().unwrap()).unwrap().try_into().unwrap();
+        let seed: [u8; 32] = hex::decode(v["broker_seed"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
         let broker = SigningKey::from_seed(&seed).unwrap();
         let ctx = NetworkContext::from_text(v["network_context_text"].as_str().unwrap());
         let mut out = Vec::new();
-        open(device.hpke_key(), &[broker.public()], &ctx, v["open_at"].as_u64().unwrap(), &env[..], &mut out)
-            .unwrap();
+        open(
+            device.hpke_key(),
+            &[broker.public()],
+            &ctx,
+            v["open_at"].as_u64().unwrap(),
+            &env[..],
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(hex::encode(out), v["plaintext"].as_str().unwrap());
+    }
+}
+
+#[test]
+fn format_doc_prints_the_committed_small_vector() {
+    let doc_path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/formats/envelope.md"
+    );
+    let doc = std::fs::read_to_string(doc_path).unwrap();
+    let block = doc
+        .split("<!-- vector:small:begin -->")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- vector:small:end -->").next())
+        .unwrap();
+    let printed: String = block.chars().filter(|c| c.is_ascii_hexdigit()).collect();
+    let committed: Value = serde_json::from_str(&std::fs::read_to_string(PATH).unwrap()).unwrap();
+    let small = &committed["vectors"][0];
+    assert_eq!(small["name"], "small");
+    assert_eq!(printed, small["envelope"].as_str().unwrap());
+    // Every other hex value of the small vector appears in the document too.
+    for key in [
+        "header",
+        "header_hash",
+        "hpke_info",
+        "enc",
+        "wrapped_content_key",
+        "signature",
+    ] {
+        assert!(
+            doc.contains(small[key].as_str().unwrap()),
+            "{key} missing from the doc"
+        );
     }
 }

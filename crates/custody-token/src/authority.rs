@@ -15,8 +15,8 @@ use crate::refresh::{
     FamilyRecord, RefreshFormatError, RefreshStore, RefreshToken, RotateOutcome, TokenStanding,
 };
 use crate::revocation::{
-    ReceiptError, RevocationEntry, RevocationReceipt, RevocationState, RevocationStore,
-    StoreError, SubjectKind, TokenSubjects,
+    ReceiptError, RevocationEntry, RevocationReceipt, RevocationState, RevocationStore, StoreError,
+    SubjectKind, TokenSubjects,
 };
 use crate::time::Timestamp;
 use crate::token::{ACCESS_TOKEN_TYP, AccessClaims, AccessToken, Confirmation};
@@ -203,8 +203,7 @@ impl Authority {
         now: Timestamp,
         rng: &mut impl CryptoRngCore,
     ) -> Result<Issued, IssueError> {
-        if request.subject.is_empty() || request.tenant.is_empty() || request.client_id.is_empty()
-        {
+        if request.subject.is_empty() || request.tenant.is_empty() || request.client_id.is_empty() {
             return Err(IssueError::MissingField);
         }
         let session = random_id(rng);
@@ -303,7 +302,9 @@ impl Authority {
             return Err(RefreshError::FamilyExpired);
         }
         if let Some(kind) = self.family_revoked_by(&record)? {
-            self.refresh.revoke_family(&record.family_id).map_err(IssueError::from)?;
+            self.refresh
+                .revoke_family(&record.family_id)
+                .map_err(IssueError::from)?;
             return Err(RefreshError::Revoked { kind });
         }
         if proof.jkt() != &record.jkt {
@@ -311,7 +312,9 @@ impl Authority {
         }
         if network != &record.network {
             let receipt = if record.class.network_change_ends_session() {
-                self.refresh.revoke_family(&record.family_id).map_err(IssueError::from)?;
+                self.refresh
+                    .revoke_family(&record.family_id)
+                    .map_err(IssueError::from)?;
                 let (_, receipt) = self.revoke(SubjectKind::Session, &record.family_id, now)?;
                 Some(Box::new(receipt))
             } else {
@@ -349,11 +352,20 @@ impl Authority {
     /// Replays the revocation log over the family's subjects (a principal, device,
     /// tenant or class revocation also ends refresh families created before it).
     /// Linear in the log length; a shared store should index this.
-    fn family_revoked_by(&self, record: &FamilyRecord) -> Result<Option<SubjectKind>, RefreshError> {
+    fn family_revoked_by(
+        &self,
+        record: &FamilyRecord,
+    ) -> Result<Option<SubjectKind>, RefreshError> {
         let mut state = RevocationState::new();
-        for entry in self.revocations.entries_after(0).map_err(RevokeError::from)? {
+        for entry in self
+            .revocations
+            .entries_after(0)
+            .map_err(RevokeError::from)?
+        {
             if state.apply(&entry).is_err() {
-                return Err(RefreshError::Revoke(RevokeError::Store(StoreError::Unavailable)));
+                return Err(RefreshError::Revoke(RevokeError::Store(
+                    StoreError::Unavailable,
+                )));
             }
         }
         let class = record.class.as_str();

@@ -71,10 +71,7 @@ impl TokenClass {
 
     /// Whether a DPoP proof must carry a server nonce (agent and service classes).
     pub const fn requires_nonce(self) -> bool {
-        matches!(
-            self,
-            TokenClass::SupportAgent | TokenClass::ServiceAccount
-        )
+        matches!(self, TokenClass::SupportAgent | TokenClass::ServiceAccount)
     }
 
     /// Whether a change of network context ends the session under strict policy

@@ -180,7 +180,9 @@ fn split_host_port(authority: &str) -> Option<(&str, Option<&str>)> {
     };
     match port {
         None => Some((host, None)),
-        Some(port) if !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit()) => {
+        Some(port)
+            if !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit()) =>
+        {
             let trimmed = port.trim_start_matches('0');
             Some((host, Some(if trimmed.is_empty() { "0" } else { trimmed })))
         }
@@ -195,15 +197,25 @@ fn normalize_percent(segment: &str) -> Option<String> {
     let mut index = 0;
     while let Some(&byte) = bytes.get(index) {
         if byte == b'%' {
-            let hi = bytes.get(index.checked_add(1)?).copied().and_then(hex_value)?;
-            let lo = bytes.get(index.checked_add(2)?).copied().and_then(hex_value)?;
+            let hi = bytes
+                .get(index.checked_add(1)?)
+                .copied()
+                .and_then(hex_value)?;
+            let lo = bytes
+                .get(index.checked_add(2)?)
+                .copied()
+                .and_then(hex_value)?;
             let decoded = hi.checked_mul(16)?.checked_add(lo)?;
             if decoded.is_ascii_alphanumeric() || b"-._~".contains(&decoded) {
                 out.push(char::from(decoded));
             } else {
                 out.push('%');
-                out.push(char::from(b"0123456789ABCDEF".get(usize::from(hi))?.to_owned()));
-                out.push(char::from(b"0123456789ABCDEF".get(usize::from(lo))?.to_owned()));
+                out.push(char::from(
+                    b"0123456789ABCDEF".get(usize::from(hi))?.to_owned(),
+                ));
+                out.push(char::from(
+                    b"0123456789ABCDEF".get(usize::from(lo))?.to_owned(),
+                ));
             }
             index = index.checked_add(3)?;
         } else if byte.is_ascii_graphic() {
@@ -309,9 +321,15 @@ mod tests {
     #[test]
     fn htu_normalisation_follows_rfc_9449() {
         let cases = [
-            ("HTTPS://Api.Example.COM:443/a/b?x=1#f", "https://api.example.com/a/b"),
+            (
+                "HTTPS://Api.Example.COM:443/a/b?x=1#f",
+                "https://api.example.com/a/b",
+            ),
             ("http://example.com:80", "http://example.com/"),
-            ("https://example.com:8443/%7euser/%2f", "https://example.com:8443/~user/%2F"),
+            (
+                "https://example.com:8443/%7euser/%2f",
+                "https://example.com:8443/~user/%2F",
+            ),
             ("https://[::1]:443/x", "https://[::1]/x"),
             ("https://example.com:0443/x", "https://example.com/x"),
         ];

@@ -348,15 +348,23 @@ mod tests {
     fn compact_parsing_is_strict() {
         let mut rng = ChaCha20Rng::seed_from_u64(3);
         let key = Ed25519KeyPair::generate(&mut rng);
-        let token =
-            sign_compact(&serde_json::json!({"alg": "EdDSA"}), &serde_json::json!({}), &key)
-                .unwrap();
+        let token = sign_compact(
+            &serde_json::json!({"alg": "EdDSA"}),
+            &serde_json::json!({}),
+            &key,
+        )
+        .unwrap();
         assert!(parse_compact(&token).is_some());
         assert!(parse_compact(&format!("{token}.x")).is_none());
         assert!(parse_compact(&format!("{token}=")).is_none());
         let two = token.rsplit_once('.').unwrap().0;
         assert!(parse_compact(two).is_none());
-        assert!(parse_compact(&format!("{two}.")).unwrap().signature.is_empty());
+        assert!(
+            parse_compact(&format!("{two}."))
+                .unwrap()
+                .signature
+                .is_empty()
+        );
         assert!(parse_compact(&format!(".{two}")).is_none());
     }
 }

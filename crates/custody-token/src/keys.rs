@@ -67,7 +67,8 @@ impl KeySet {
         let document: JwksDocument = serde_json::from_str(text).map_err(|_| JwksError::Json)?;
         let mut keys = BTreeMap::new();
         for (index, value) in document.keys.iter().enumerate() {
-            let key = PublicJwk::from_json(value).map_err(|source| JwksError::Key { index, source })?;
+            let key =
+                PublicJwk::from_json(value).map_err(|source| JwksError::Key { index, source })?;
             let kid = key.thumbprint();
             if let Some(declared) = value.get("kid")
                 && declared.as_str() != Some(kid.as_str())

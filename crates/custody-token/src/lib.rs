@@ -1,3 +1,5 @@
+#![doc = include_str!("../README.md")]
+//!
 //! custody-token: the Token Authority of custody (DESIGN §6).
 //!
 //! It issues short-lived JWT access tokens (RFC 9068 profile, EdDSA) that are always
@@ -42,6 +44,6 @@ pub use revocation::{
 pub use time::{Clock, SystemClock, Timestamp};
 pub use token::{AccessClaims, AccessToken, inspect};
 pub use verify::{
-    ProofExpectation, ProofVerifier, Request, VerifiedProof, VerifiedToken,
-    Verifier, VerifierConfig, VerifyError,
+    ProofExpectation, ProofVerifier, Request, VerifiedProof, VerifiedToken, Verifier,
+    VerifierConfig, VerifyError,
 };

@@ -94,7 +94,9 @@ impl RefreshToken {
         if rest.len() != BODY_LEN + CHECK_LEN || !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(RefreshFormatError::Shape);
         }
-        let (body, check) = rest.split_at_checked(BODY_LEN).ok_or(RefreshFormatError::Shape)?;
+        let (body, check) = rest
+            .split_at_checked(BODY_LEN)
+            .ok_or(RefreshFormatError::Shape)?;
         if checksum(body) != check {
             return Err(RefreshFormatError::Checksum);
         }
@@ -169,7 +171,11 @@ pub enum RotateOutcome {
 /// [`RefreshStore::rotate`] atomic.
 pub trait RefreshStore: Send + Sync {
     /// Records a new family whose current token has hash `first`.
-    fn create_family(&self, record: FamilyRecord, first: RefreshTokenHash) -> Result<(), StoreError>;
+    fn create_family(
+        &self,
+        record: FamilyRecord,
+        first: RefreshTokenHash,
+    ) -> Result<(), StoreError>;
 
     /// The family a token hash belongs to, if any.
     fn lookup(&self, presented: &RefreshTokenHash) -> Result<Option<FamilyView>, StoreError>;
@@ -214,7 +220,11 @@ impl MemoryRefreshStore {
 }
 
 impl RefreshStore for MemoryRefreshStore {
-    fn create_family(&self, record: FamilyRecord, first: RefreshTokenHash) -> Result<(), StoreError> {
+    fn create_family(
+        &self,
+        record: FamilyRecord,
+        first: RefreshTokenHash,
+    ) -> Result<(), StoreError> {
         let mut inner = self.inner.lock().map_err(|_| StoreError::Unavailable)?;
         if inner.by_id.contains_key(&record.family_id) || inner.by_hash.contains_key(&first) {
             return Err(StoreError::Unavailable);
@@ -255,7 +265,10 @@ impl RefreshStore for MemoryRefreshStore {
         next: RefreshTokenHash,
     ) -> Result<RotateOutcome, StoreError> {
         let mut inner = self.inner.lock().map_err(|_| StoreError::Unavailable)?;
-        let family = inner.by_id.get_mut(family_id).ok_or(StoreError::Unavailable)?;
+        let family = inner
+            .by_id
+            .get_mut(family_id)
+            .ok_or(StoreError::Unavailable)?;
         if family.revoked || &family.current != presented {
             family.revoked = true;
             return Ok(RotateOutcome::Reused);
@@ -293,7 +306,10 @@ mod tests {
         let mut bytes = text.clone().into_bytes();
         bytes[10] = if bytes[10] == b'A' { b'B' } else { b'A' };
         let flipped = String::from_utf8(bytes).unwrap();
-        assert_eq!(RefreshToken::parse(&flipped), Err(RefreshFormatError::Checksum));
+        assert_eq!(
+            RefreshToken::parse(&flipped),
+            Err(RefreshFormatError::Checksum)
+        );
         assert_eq!(
             RefreshToken::parse(&text.replace("cty_rt_", "cty_xx_")),
             Err(RefreshFormatError::Shape)

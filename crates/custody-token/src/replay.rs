@@ -78,7 +78,10 @@ impl MemoryReplayCache {
 
     /// The number of ids currently held (expired ones may linger until the next insert).
     pub fn len(&self) -> usize {
-        self.inner.lock().map(|inner| inner.expiry.len()).unwrap_or(0)
+        self.inner
+            .lock()
+            .map(|inner| inner.expiry.len())
+            .unwrap_or(0)
     }
 
     /// Whether the cache holds no id.
@@ -114,7 +117,10 @@ impl ReplayCache for MemoryReplayCache {
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<ReplayStatus, ReplayCacheError> {
-        let mut inner = self.inner.lock().map_err(|_| ReplayCacheError::Unavailable)?;
+        let mut inner = self
+            .inner
+            .lock()
+            .map_err(|_| ReplayCacheError::Unavailable)?;
         if let Some(&remembered) = inner.expiry.get(id)
             && remembered > now
         {
@@ -138,9 +144,18 @@ mod tests {
     fn replays_are_seen_until_expiry_then_forgotten() {
         let cache = MemoryReplayCache::new(10);
         let t = Timestamp::from_unix_secs;
-        assert_eq!(cache.check_and_insert(&[1; 32], t(70), t(0)).unwrap(), ReplayStatus::Fresh);
-        assert_eq!(cache.check_and_insert(&[1; 32], t(70), t(69)).unwrap(), ReplayStatus::Replayed);
-        assert_eq!(cache.check_and_insert(&[1; 32], t(140), t(70)).unwrap(), ReplayStatus::Fresh);
+        assert_eq!(
+            cache.check_and_insert(&[1; 32], t(70), t(0)).unwrap(),
+            ReplayStatus::Fresh
+        );
+        assert_eq!(
+            cache.check_and_insert(&[1; 32], t(70), t(69)).unwrap(),
+            ReplayStatus::Replayed
+        );
+        assert_eq!(
+            cache.check_and_insert(&[1; 32], t(140), t(70)).unwrap(),
+            ReplayStatus::Fresh
+        );
         assert_eq!(cache.len(), 1);
     }
 
@@ -155,8 +170,14 @@ mod tests {
             Err(ReplayCacheError::Full)
         ));
         // Still remembers the old ones: nothing was evicted to make room.
-        assert_eq!(cache.check_and_insert(&[1; 32], t(70), t(2)).unwrap(), ReplayStatus::Replayed);
+        assert_eq!(
+            cache.check_and_insert(&[1; 32], t(70), t(2)).unwrap(),
+            ReplayStatus::Replayed
+        );
         // Once they expire, room is made by purging only expired ids.
-        assert_eq!(cache.check_and_insert(&[3; 32], t(200), t(71)).unwrap(), ReplayStatus::Fresh);
+        assert_eq!(
+            cache.check_and_insert(&[3; 32], t(200), t(71)).unwrap(),
+            ReplayStatus::Fresh
+        );
     }
 }

@@ -401,10 +401,19 @@ mod tests {
         let mut state = RevocationState::new();
         assert_eq!(
             state.apply(&entry(2, SubjectKind::Tenant, "t", 10)),
-            Err(ApplyError::OutOfOrder { expected: 1, got: 2 })
+            Err(ApplyError::OutOfOrder {
+                expected: 1,
+                got: 2
+            })
         );
-        state.apply(&entry(1, SubjectKind::Tenant, "t", 10)).unwrap();
-        assert!(state.apply(&entry(1, SubjectKind::Tenant, "t", 10)).is_err());
+        state
+            .apply(&entry(1, SubjectKind::Tenant, "t", 10))
+            .unwrap();
+        assert!(
+            state
+                .apply(&entry(1, SubjectKind::Tenant, "t", 10))
+                .is_err()
+        );
         assert_eq!(state.version(), 1);
         assert!(state.confirm(2, Timestamp::from_unix_secs(5)).is_err());
         assert_eq!(state.last_sync(), None);
@@ -415,13 +424,26 @@ mod tests {
     #[test]
     fn cutoff_boundary_is_inclusive_per_second() {
         let mut state = RevocationState::new();
-        state.apply(&entry(1, SubjectKind::Session, "s", 100)).unwrap();
-        assert_eq!(state.revoked_by(&subjects(), 99), Some(SubjectKind::Session));
-        assert_eq!(state.revoked_by(&subjects(), 100), Some(SubjectKind::Session));
+        state
+            .apply(&entry(1, SubjectKind::Session, "s", 100))
+            .unwrap();
+        assert_eq!(
+            state.revoked_by(&subjects(), 99),
+            Some(SubjectKind::Session)
+        );
+        assert_eq!(
+            state.revoked_by(&subjects(), 100),
+            Some(SubjectKind::Session)
+        );
         assert_eq!(state.revoked_by(&subjects(), 101), None);
         // A later entry with an earlier cutoff never shrinks the epoch.
-        state.apply(&entry(2, SubjectKind::Session, "s", 50)).unwrap();
-        assert_eq!(state.revoked_by(&subjects(), 100), Some(SubjectKind::Session));
+        state
+            .apply(&entry(2, SubjectKind::Session, "s", 50))
+            .unwrap();
+        assert_eq!(
+            state.revoked_by(&subjects(), 100),
+            Some(SubjectKind::Session)
+        );
     }
 
     #[test]

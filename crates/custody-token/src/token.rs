@@ -102,7 +102,6 @@ pub fn inspect(token: &str) -> Result<Inspection, InspectError> {
     let header = b64_decode(header_b64)
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .ok_or(InspectError::Malformed)?;
-    let claims =
-        serde_json::from_slice(&compact.payload).map_err(|_| InspectError::Malformed)?;
+    let claims = serde_json::from_slice(&compact.payload).map_err(|_| InspectError::Malformed)?;
     Ok(Inspection { header, claims })
 }

@@ -284,7 +284,10 @@ impl ProofVerifier {
             return Err(VerifyError::ProofTokenHashMismatch);
         }
         if expected.require_nonce {
-            let nonce = claims.nonce.as_deref().ok_or(VerifyError::ProofNonceMissing)?;
+            let nonce = claims
+                .nonce
+                .as_deref()
+                .ok_or(VerifyError::ProofNonceMissing)?;
             if !self.nonces.is_current(nonce, now) {
                 return Err(VerifyError::ProofNonceInvalid);
             }
@@ -295,7 +298,10 @@ impl ProofVerifier {
         let expires_at = issued
             .saturating_add(self.max_age)
             .saturating_add(self.max_future);
-        match self.replay.check_and_insert(&sha256(&id_input), expires_at, now) {
+        match self
+            .replay
+            .check_and_insert(&sha256(&id_input), expires_at, now)
+        {
             Ok(ReplayStatus::Fresh) => Ok(VerifiedProof {
                 jkt,
                 iat: claims.iat,
@@ -466,7 +472,11 @@ impl Verifier {
     }
 
     /// Decides one request. Every check must pass; the first failure is returned.
-    pub fn verify(&self, request: &Request<'_>, now: Timestamp) -> Result<VerifiedToken, VerifyError> {
+    pub fn verify(
+        &self,
+        request: &Request<'_>,
+        now: Timestamp,
+    ) -> Result<VerifiedToken, VerifyError> {
         self.check_fresh(now)?;
         let digest = sha256(request.access_token.as_bytes());
         let claims = match self.verified.get(&digest) {
@@ -568,7 +578,10 @@ impl Verifier {
         if Timestamp::from_unix_secs(claims.iat) > now.saturating_add(self.config.clock_leeway) {
             return Err(VerifyError::NotYetValid);
         }
-        let lifetime = claims.exp.checked_sub(claims.iat).ok_or(VerifyError::TokenMalformed)?;
+        let lifetime = claims
+            .exp
+            .checked_sub(claims.iat)
+            .ok_or(VerifyError::TokenMalformed)?;
         if lifetime > required.max_lifetime().as_secs() {
             return Err(VerifyError::LifetimeExceedsClass);
         }

@@ -4,6 +4,12 @@
 //!
 //! If python3 or PyJWT is missing this test FAILS, unless `CUSTODY_SKIP_INTEROP=1`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: failures should stop the test loudly"
+)]
+
 mod common;
 
 use std::path::PathBuf;
@@ -41,8 +47,15 @@ fn pyjwt_verifies_our_token_proof_and_thumbprint() {
     let token = client.issued.access_token.expose_secret().to_owned();
     let proof = fx.proof(&client.key, "GET", URL, &token);
     // Our own verifier agrees.
-    fx.verify(TokenClass::SupportAgent, "GET", URL, &token, &proof, &client.network)
-        .unwrap();
+    fx.verify(
+        TokenClass::SupportAgent,
+        "GET",
+        URL,
+        &token,
+        &proof,
+        &client.network,
+    )
+    .unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let jwks = dir.path().join("jwks.json");
@@ -69,7 +82,10 @@ fn pyjwt_verifies_our_token_proof_and_thumbprint() {
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains(r#""ok": true"#), "{stdout}");
-    assert!(stdout.contains(client.key.thumbprint().as_str()), "{stdout}");
+    assert!(
+        stdout.contains(client.key.thumbprint().as_str()),
+        "{stdout}"
+    );
 
     // Counterpart: change one claim (keep the signature): PyJWT must refuse.
     let (header, mut claims) = decode_parts(&token);

@@ -42,7 +42,10 @@ impl Drop for App {
 }
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn chromium() -> PathBuf {
@@ -64,7 +67,11 @@ fn marker_path() -> PathBuf {
 
 /// Runs a command to completion with a deadline; kills it when the deadline passes.
 fn run(cmd: &mut Command, limit: Duration, what: &str) -> Output {
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
     let start = Instant::now();
     loop {
         if child.try_wait().unwrap().is_some() {
@@ -73,7 +80,10 @@ fn run(cmd: &mut Command, limit: Duration, what: &str) -> Output {
         if start.elapsed() > limit {
             let _ = child.kill();
             let out = child.wait_with_output().unwrap();
-            panic!("{what}: timed out after {limit:?}; stderr: {}", String::from_utf8_lossy(&out.stderr));
+            panic!(
+                "{what}: timed out after {limit:?}; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -92,38 +102,66 @@ fn start_app(dir: &Path, browser_dir: &Path, password: &str, issued: &Path) -> A
     let stdout = child.stdout.take().unwrap();
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).unwrap();
-    let ready: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("app did not announce its port: {line:?}"));
-    let base = ready["listening"].as_str().expect("listening url").to_owned();
-    assert!(base.starts_with("http://127.0.0.1:"), "app must listen on loopback only");
+    let ready: Value = serde_json::from_str(&line)
+        .unwrap_or_else(|_| panic!("app did not announce its port: {line:?}"));
+    let base = ready["listening"]
+        .as_str()
+        .expect("listening url")
+        .to_owned();
+    assert!(
+        base.starts_with("http://127.0.0.1:"),
+        "app must listen on loopback only"
+    );
     App { child, base }
 }
 
 /// Replays every credential of `har` against the app; returns the JSON summary.
 fn replay(browser_dir: &Path, har: &Path, base: &str) -> Value {
     let out = run(
-        Command::new("node").arg(browser_dir.join("replay.mjs")).arg(har).arg(base),
+        Command::new("node")
+            .arg(browser_dir.join("replay.mjs"))
+            .arg(har)
+            .arg(base),
         Duration::from_secs(60),
         "replay.mjs",
     );
-    assert!(out.status.success(), "replay.mjs failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "replay.mjs failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("replay.mjs prints JSON")
 }
 
 fn accepted(summary: &Value, via: &str) -> usize {
-    summary["replays"].as_array().unwrap().iter().filter(|r| r["via"] == via && r["accepted"] == true).count()
+    summary["replays"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["via"] == via && r["accepted"] == true)
+        .count()
 }
 
 fn attempts(summary: &Value, via: &str) -> usize {
-    summary["replays"].as_array().unwrap().iter().filter(|r| r["via"] == via).count()
+    summary["replays"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["via"] == via)
+        .count()
 }
 
 /// Validates against the vendored HAR 1.2 schema; errors name paths, never values.
 fn schema_errors(doc: &Value) -> Vec<String> {
     let path = repo_root().join("crates/custody-har/tests/data/har-1.2.schema.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("HAR schema {}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("HAR schema {}: {e}", path.display()));
     let schema: Value = serde_json::from_str(&text).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
-    validator.iter_errors(doc).map(|e| format!("at {} (schema {})", e.instance_path(), e.schema_path())).collect()
+    validator
+        .iter_errors(doc)
+        .map(|e| format!("at {} (schema {})", e.instance_path(), e.schema_path()))
+        .collect()
 }
 
 /// `(method, status)` of every entry, and the URL paths (no query).
@@ -135,7 +173,14 @@ fn shape(doc: &Value) -> Vec<(String, i64, String)> {
         .map(|e| {
             let url = e["request"]["url"].as_str().unwrap_or_default();
             let path = url.split(['?', '#']).next().unwrap_or_default().to_owned();
-            (e["request"]["method"].as_str().unwrap_or_default().to_owned(), e["response"]["status"].as_i64().unwrap_or(-1), path)
+            (
+                e["request"]["method"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                e["response"]["status"].as_i64().unwrap_or(-1),
+                path,
+            )
         })
         .collect()
 }
@@ -145,7 +190,10 @@ fn naive_sanitize(doc: &Value) -> Value {
     let mut doc = doc.clone();
     for e in doc["log"]["entries"].as_array_mut().unwrap() {
         for h in e["request"]["headers"].as_array_mut().unwrap() {
-            if h["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case("authorization")) {
+            if h["name"]
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case("authorization"))
+            {
                 h["value"] = Value::String(String::new());
             }
         }
@@ -159,10 +207,19 @@ fn require_tools(browser_dir: &Path) -> bool {
         return false;
     }
     let node = Command::new("node").arg("--version").output();
-    assert!(node.is_ok_and(|o| o.status.success()), "node is missing (install nodejs, or set CUSTODY_SKIP_BROWSER=1)");
-    assert!(chromium().exists(), "Chromium is missing at {} (apt-get install chromium, or set CUSTODY_SKIP_BROWSER=1)", chromium().display());
     assert!(
-        browser_dir.join("node_modules/playwright-core/package.json").exists(),
+        node.is_ok_and(|o| o.status.success()),
+        "node is missing (install nodejs, or set CUSTODY_SKIP_BROWSER=1)"
+    );
+    assert!(
+        chromium().exists(),
+        "Chromium is missing at {} (apt-get install chromium, or set CUSTODY_SKIP_BROWSER=1)",
+        chromium().display()
+    );
+    assert!(
+        browser_dir
+            .join("node_modules/playwright-core/package.json")
+            .exists(),
         "tests/browser/node_modules is missing (run `npm ci` in tests/browser, or set CUSTODY_SKIP_BROWSER=1)"
     );
     true
@@ -185,39 +242,81 @@ fn browser_capture_is_replayable_raw_and_not_after_custody_sanitize() {
     // 1. A customer records a HAR with a real browser.
     let raw = dir.path().join("raw.har");
     let rec = run(
-        Command::new("node").arg(browser_dir.join("record.mjs")).arg(&app.base).arg(&raw).env("APP_PASSWORD", &password).env("CHROMIUM", chromium()),
+        Command::new("node")
+            .arg(browser_dir.join("record.mjs"))
+            .arg(&app.base)
+            .arg(&raw)
+            .env("APP_PASSWORD", &password)
+            .env("CHROMIUM", chromium()),
         Duration::from_secs(180),
         "record.mjs",
     );
-    assert!(rec.status.success(), "record.mjs failed: {}", String::from_utf8_lossy(&rec.stderr));
+    assert!(
+        rec.status.success(),
+        "record.mjs failed: {}",
+        String::from_utf8_lossy(&rec.stderr)
+    );
     let raw_doc: Value = serde_json::from_slice(&std::fs::read(&raw).unwrap()).unwrap();
-    assert!(schema_errors(&raw_doc).is_empty(), "Chromium's own HAR must pass the schema (control)");
+    assert!(
+        schema_errors(&raw_doc).is_empty(),
+        "Chromium's own HAR must pass the schema (control)"
+    );
 
     // 2. The real custody sanitize.
     let clean = dir.path().join("clean.har");
     let report = dir.path().join("report.json");
     let san = run(
-        Command::new(env!("CARGO_BIN_EXE_custody")).arg("sanitize").arg(&raw).arg("-o").arg(&clean).arg("--report").arg(&report),
+        Command::new(env!("CARGO_BIN_EXE_custody"))
+            .arg("sanitize")
+            .arg(&raw)
+            .arg("-o")
+            .arg(&clean)
+            .arg("--report")
+            .arg(&report),
         Duration::from_secs(60),
         "custody sanitize",
     );
-    assert_eq!(san.status.code(), Some(0), "custody sanitize must return clean (0): {}", String::from_utf8_lossy(&san.stderr));
+    assert_eq!(
+        san.status.code(),
+        Some(0),
+        "custody sanitize must return clean (0): {}",
+        String::from_utf8_lossy(&san.stderr)
+    );
 
     // 3. The attack works on the raw HAR (so this test can fail)...
     let raw_replay = replay(&browser_dir, &raw, &app.base);
-    assert!(accepted(&raw_replay, "cookie") >= 1, "raw HAR: a session-cookie replay must be accepted: {raw_replay}");
-    assert!(accepted(&raw_replay, "bearer") >= 1, "raw HAR: a bearer replay must be accepted: {raw_replay}");
+    assert!(
+        accepted(&raw_replay, "cookie") >= 1,
+        "raw HAR: a session-cookie replay must be accepted: {raw_replay}"
+    );
+    assert!(
+        accepted(&raw_replay, "bearer") >= 1,
+        "raw HAR: a bearer replay must be accepted: {raw_replay}"
+    );
 
     // ...and on a naive sanitizer's output, which the replay check catches.
     let naive = dir.path().join("naive.har");
-    std::fs::write(&naive, serde_json::to_vec(&naive_sanitize(&raw_doc)).unwrap()).unwrap();
+    std::fs::write(
+        &naive,
+        serde_json::to_vec(&naive_sanitize(&raw_doc)).unwrap(),
+    )
+    .unwrap();
     let naive_replay = replay(&browser_dir, &naive, &app.base);
-    assert!(accepted(&naive_replay, "cookie") >= 1, "the unsafe variant must still leak the session: {naive_replay}");
+    assert!(
+        accepted(&naive_replay, "cookie") >= 1,
+        "the unsafe variant must still leak the session: {naive_replay}"
+    );
 
     // 4. Nothing replays from the custody-sanitized HAR.
     let clean_replay = replay(&browser_dir, &clean, &app.base);
-    assert!(attempts(&clean_replay, "cookie") >= 1, "the sanitized HAR keeps its cookie positions (as markers): {clean_replay}");
-    assert_eq!(clean_replay["accepted"], 0, "sanitized HAR: every replay must be refused: {clean_replay}");
+    assert!(
+        attempts(&clean_replay, "cookie") >= 1,
+        "the sanitized HAR keeps its cookie positions (as markers): {clean_replay}"
+    );
+    assert_eq!(
+        clean_replay["accepted"], 0,
+        "sanitized HAR: every replay must be refused: {clean_replay}"
+    );
 
     // 5. No issued credential survives, in any encoding, in the HAR or the report.
     let clean_bytes = std::fs::read(&clean).unwrap();
@@ -229,36 +328,75 @@ fn browser_capture_is_replayable_raw_and_not_after_custody_sanitize() {
         .lines()
         .map(|l| {
             let v: Value = serde_json::from_str(l).unwrap();
-            (v["kind"].as_str().unwrap().to_owned(), v["value"].as_str().unwrap().to_owned())
+            (
+                v["kind"].as_str().unwrap().to_owned(),
+                v["value"].as_str().unwrap().to_owned(),
+            )
         })
         .collect();
     let kinds: Vec<&str> = issued.iter().map(|(k, _)| k.as_str()).collect();
-    for want in ["password", "csrf", "session_cookie", "access_token", "oauth_code", "pkce_verifier", "oauth_access_token", "refresh_token"] {
-        assert!(kinds.contains(&want), "the app should have issued a {want}: {kinds:?}");
+    for want in [
+        "password",
+        "csrf",
+        "session_cookie",
+        "access_token",
+        "oauth_code",
+        "pkce_verifier",
+        "oauth_access_token",
+        "refresh_token",
+    ] {
+        assert!(
+            kinds.contains(&want),
+            "the app should have issued a {want}: {kinds:?}"
+        );
     }
     let raw_text = String::from_utf8_lossy(&std::fs::read(&raw).unwrap()).into_owned();
     for (kind, value) in &issued {
         let forms = custody_corpus::search_forms(value);
         // Control: every issued credential is in the raw capture (else the check is void).
         if kind != "oauth_state" {
-            assert!(forms.iter().any(|f| raw_text.contains(f.as_str())), "raw HAR lacks the issued {kind}");
+            assert!(
+                forms.iter().any(|f| raw_text.contains(f.as_str())),
+                "raw HAR lacks the issued {kind}"
+            );
         }
         // The messages name the kind only, never the value.
-        assert!(!forms.iter().any(|f| clean_text.contains(f.as_str())), "sanitized HAR still holds the issued {kind}");
-        assert!(!forms.iter().any(|f| report_text.contains(f.as_str())), "the sanitize report holds the issued {kind}");
-        assert!(!String::from_utf8_lossy(&san.stderr).contains(value.as_str()), "custody's stderr holds the issued {kind}");
+        assert!(
+            !forms.iter().any(|f| clean_text.contains(f.as_str())),
+            "sanitized HAR still holds the issued {kind}"
+        );
+        assert!(
+            !forms.iter().any(|f| report_text.contains(f.as_str())),
+            "the sanitize report holds the issued {kind}"
+        );
+        assert!(
+            !String::from_utf8_lossy(&san.stderr).contains(value.as_str()),
+            "custody's stderr holds the issued {kind}"
+        );
     }
 
     // 6. Still HAR 1.2 and still useful: same entries, methods, statuses, paths.
     let clean_doc: Value = serde_json::from_slice(&clean_bytes).expect("sanitized HAR is JSON");
     let errors = schema_errors(&clean_doc);
-    assert!(errors.is_empty(), "sanitized HAR is not valid HAR 1.2: {errors:#?}");
+    assert!(
+        errors.is_empty(),
+        "sanitized HAR is not valid HAR 1.2: {errors:#?}"
+    );
     assert_eq!(clean_doc["log"]["version"], "1.2");
-    assert_eq!(shape(&clean_doc), shape(&raw_doc), "sanitizing must keep entries, methods, statuses and paths");
+    assert_eq!(
+        shape(&clean_doc),
+        shape(&raw_doc),
+        "sanitizing must keep entries, methods, statuses and paths"
+    );
 
     let summary = format!(
         "browser_replay ran: raw accepted {} of {}; naive accepted {}; sanitized accepted {} of {}; {} issued credentials absent\n",
-        raw_replay["accepted"], raw_replay["attempts"], naive_replay["accepted"], clean_replay["accepted"], clean_replay["attempts"], issued.len()
+        raw_replay["accepted"],
+        raw_replay["attempts"],
+        naive_replay["accepted"],
+        clean_replay["accepted"],
+        clean_replay["attempts"],
+        issued.len()
     );
     eprint!("{summary}");
     if let Some(parent) = marker.parent() {
@@ -277,7 +415,8 @@ fn password_suffix() -> u64 {
 fn schema_check_rejects_a_broken_har() {
     // The validator used above can fail: a HAR without log.version or with a
     // string status is rejected.
-    let doc: Value = serde_json::json!({"log": {"creator": {"name": "x", "version": "1"}, "entries": []}});
+    let doc: Value =
+        serde_json::json!({"log": {"creator": {"name": "x", "version": "1"}, "entries": []}});
     assert!(!schema_errors(&doc).is_empty());
     let doc: Value = serde_json::json!({"log": {"version": "1.2", "creator": {"name": "x", "version": "1"}, "entries": [
         {"startedDateTime": "2024-01-01T00:00:00.000Z", "time": 1, "request": {"method": "GET", "url": "http://a/", "httpVersion": "HTTP/1.1",

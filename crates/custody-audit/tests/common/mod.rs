@@ -41,7 +41,9 @@ pub fn build_log(dir: &Path, n: u64, every: u64) {
 pub fn append_events(log: &AuditLog<SegmentStore>, from: u64, to: u64, every: u64) {
     for i in from..to {
         let kind = EventKind::ALL[(i % 16) as usize];
-        let idx = log.append(&sample_event(kind, T0 + i as i64 * 10, i)).unwrap();
+        let idx = log
+            .append(&sample_event(kind, T0 + i as i64 * 10, i))
+            .unwrap();
         assert_eq!(idx, i);
         if every > 0 && (i + 1) % every == 0 {
             log.checkpoint_now(T0 + i as i64 * 10 + 5).unwrap();
@@ -57,7 +59,10 @@ pub fn seg_path(dir: &Path) -> PathBuf {
 pub fn payloads(dir: &Path) -> Vec<Vec<u8>> {
     let bytes = fs::read(seg_path(dir)).unwrap();
     let mut out = Vec::new();
-    scan_frames(&bytes[..], bytes.len() as u64, 0, &mut |_, p| out.push(p.to_vec())).unwrap();
+    scan_frames(&bytes[..], bytes.len() as u64, 0, &mut |_, p| {
+        out.push(p.to_vec())
+    })
+    .unwrap();
     out
 }
 

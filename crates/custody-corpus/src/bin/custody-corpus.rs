@@ -7,10 +7,11 @@
 //! custody-corpus benign-text --seed 1 --size 100M -o benign.log
 //! custody-corpus mixed-text  --seed 1 --size 100M [--many] -o mixed.log --plants plants.json
 //! custody-corpus remaining   --plants plants.json sanitized.har   # what a sanitizer left
-//! custody-corpus score-lines --plants plants.json lines.txt       # what a scanner flagged
+//! custody-corpus score       --plants plants.json reported.txt    # what a scanner flagged
 //! ```
 //! Sizes take decimal suffixes: `K` = 1,000 bytes, `M` = 10^6, `G` = 10^9.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -53,8 +54,11 @@ enum Command {
         file: PathBuf,
     },
     /// Prints, as JSON, how many plants a scanner flagged, given FILE with one
-    /// reported line number per line (1-based lines of the planted corpus).
-    ScoreLines {
+    /// reported location per line: a 1-based line number of the planted corpus,
+    /// or a JSON pointer (starting with `/`). A plant counts as flagged when a
+    /// reported line is one of its lines or a reported pointer is one of its
+    /// pointers.
+    Score {
         /// Plants file written by planted-har / mixed-text.
         #[arg(long)]
         plants: PathBuf,
@@ -161,26 +165,34 @@ fn main() -> anyhow::Result<()> {
                 serde_json::to_string_pretty(&recall::summarize(&plants, &caught))?
             );
         }
-        Command::ScoreLines { plants, file } => {
+        Command::Score { plants, file } => {
             let plants = read_plants(&plants)?;
             let f = File::open(&file).with_context(|| format!("opening {}", file.display()))?;
-            let mut lines = std::collections::HashSet::new();
+            let mut lines = HashSet::new();
+            let mut pointers = HashSet::new();
             for line in BufReader::new(f).lines() {
                 let line = line?;
                 let t = line.trim();
                 if t.is_empty() {
                     continue;
                 }
-                match t.parse::<u64>() {
-                    Ok(n) => {
-                        lines.insert(n);
+                if t.starts_with('/') {
+                    pointers.insert(t.to_owned());
+                } else {
+                    match t.parse::<u64>() {
+                        Ok(n) => {
+                            lines.insert(n);
+                        }
+                        Err(_) => bail!("neither a line number nor a JSON pointer: {t:?}"),
                     }
-                    Err(_) => bail!("not a line number: {t:?}"),
                 }
             }
             let caught: Vec<bool> = plants
                 .iter()
-                .map(|p| p.lines().iter().any(|l| lines.contains(l)))
+                .map(|p| {
+                    p.lines().iter().any(|l| lines.contains(l))
+                        || p.pointers().iter().any(|q| pointers.contains(q))
+                })
                 .collect();
             println!(
                 "{}",

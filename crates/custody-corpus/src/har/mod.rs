@@ -241,7 +241,7 @@ fn write_head<W: Write>(ctx: &mut Ctx, out: &mut Counting<W>) -> Result<(), Corp
     out.put(head.as_bytes())
 }
 
-/// Fills in each plant's JSON pointer and the output lines on which it appears.
+/// Fills in each plant's JSON pointers and the output lines on which it appears.
 fn locate(
     entry: &Entry,
     buf: &[u8],
@@ -252,14 +252,9 @@ fn locate(
     let value = serde_json::to_value(entry).map_err(CorpusError::serialize)?;
     for plant in plants.iter_mut() {
         let forms = search_forms(plant.expose_value());
-        let mut pointer = String::new();
-        find_pointer(
-            &value,
-            &forms,
-            &mut String::from("/log/entries/"),
-            index,
-            &mut pointer,
-        );
+        let mut pointers = Vec::new();
+        let mut path = format!("/log/entries/{index}");
+        find_pointers(&value, &forms, &mut path, &mut pointers);
         let mut lines = Vec::new();
         let automaton = aho_corasick::AhoCorasick::new(&forms).map_err(CorpusError::search)?;
         for m in automaton.find_iter(buf) {
@@ -269,49 +264,42 @@ fn locate(
                 lines.push(line);
             }
         }
-        if pointer.is_empty() || lines.is_empty() {
+        if pointers.is_empty() || lines.is_empty() {
             return Err(CorpusError::Unlocated { kind: plant.kind() });
         }
-        plant.set_location(pointer, lines);
+        plant.set_location(pointers, lines);
     }
     Ok(())
 }
 
-fn find_pointer(
-    value: &serde_json::Value,
+/// Collects the pointers of every string under `v` that holds one of `forms`.
+fn find_pointers(
+    v: &serde_json::Value,
     forms: &[String],
-    prefix: &mut String,
-    index: u64,
-    found: &mut String,
+    path: &mut String,
+    found: &mut Vec<String>,
 ) {
-    fn walk(v: &serde_json::Value, forms: &[String], path: &mut String, found: &mut String) {
-        if !found.is_empty() {
-            return;
+    match v {
+        serde_json::Value::String(s) if forms.iter().any(|f| s.contains(f.as_str())) => {
+            found.push(path.clone());
         }
-        match v {
-            serde_json::Value::String(s) if forms.iter().any(|f| s.contains(f.as_str())) => {
-                found.clone_from(path);
+        serde_json::Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("/{i}"));
+                find_pointers(item, forms, path, found);
+                path.truncate(len);
             }
-            serde_json::Value::Array(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    let len = path.len();
-                    path.push_str(&format!("/{i}"));
-                    walk(item, forms, path, found);
-                    path.truncate(len);
-                }
-            }
-            serde_json::Value::Object(map) => {
-                for (k, item) in map {
-                    let len = path.len();
-                    path.push('/');
-                    path.push_str(&k.replace('~', "~0").replace('/', "~1"));
-                    walk(item, forms, path, found);
-                    path.truncate(len);
-                }
-            }
-            _ => {}
         }
+        serde_json::Value::Object(map) => {
+            for (k, item) in map {
+                let len = path.len();
+                path.push('/');
+                path.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                find_pointers(item, forms, path, found);
+                path.truncate(len);
+            }
+        }
+        _ => {}
     }
-    prefix.push_str(&index.to_string());
-    walk(value, forms, prefix, found);
 }

@@ -49,10 +49,14 @@ fn message(e: &mut Engine<'_>, members: &mut [(String, Value)], is_request: bool
                 e.redact(s, Field::Url, LocationKind::Url);
             }
             ("headers", Value::Arr(items)) => {
-                pairs(e, items, LocationKind::Header, &|name| Field::Header { name });
+                pairs(e, items, LocationKind::Header, &|name| Field::Header {
+                    name,
+                });
             }
             ("cookies", Value::Arr(items)) => {
-                pairs(e, items, LocationKind::Cookie, &|name| Field::Cookie { name });
+                pairs(e, items, LocationKind::Cookie, &|name| Field::Cookie {
+                    name,
+                });
             }
             ("queryString", Value::Arr(items)) if is_request => {
                 pairs(e, items, LocationKind::Query, &|name| Field::Query { name });

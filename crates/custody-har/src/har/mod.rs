@@ -15,10 +15,10 @@ use std::io::{Read, Write};
 
 use custody_scan::{Finding, Redactor, Scanner};
 
+use crate::SanitizeOptions;
 use crate::error::{NotHarError, SanitizeError};
 use crate::json::{Stream, run_inspect, run_sanitize};
 use crate::report::{LocationKind, Report};
-use crate::SanitizeOptions;
 
 type Result<T> = std::result::Result<T, SanitizeError>;
 

@@ -67,6 +67,8 @@ pub(crate) struct Engine<'a> {
     known: KnownSecrets,
     /// How many JSON-in-string levels the walk is inside.
     embed_depth: usize,
+    /// Values in which something was detected (both modes).
+    detections: u64,
 }
 
 impl<'a> Engine<'a> {
@@ -86,6 +88,7 @@ impl<'a> Engine<'a> {
             refusals: Vec::new(),
             known: KnownSecrets::new(max_known),
             embed_depth: 0,
+            detections: 0,
         }
     }
 
@@ -140,6 +143,7 @@ impl<'a> Engine<'a> {
         if matches.is_empty() {
             return false;
         }
+        self.detections += 1;
         let matches = merge(s, matches);
         let redactor = match &mut self.mode {
             Mode::Inspect(_) => {
@@ -227,6 +231,24 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// Enters member `key` of the walked value (inside embedded documents the pointer
+    /// stays at the string that holds them).
+    fn enter(&mut self, key: &str) -> usize {
+        if self.embed_depth == 0 {
+            self.pointer.push(key)
+        } else {
+            self.pointer.as_str().len()
+        }
+    }
+
+    fn enter_index(&mut self, index: usize) -> usize {
+        if self.embed_depth == 0 {
+            self.pointer.push_index(index)
+        } else {
+            self.pointer.as_str().len()
+        }
+    }
+
     /// Sanitizes any value by position: `key` is the member name it sits under.
     pub(crate) fn walk(&mut self, v: &mut Value, key: Option<&str>, loc: LocationKind) -> bool {
         match v {
@@ -234,7 +256,7 @@ impl<'a> Engine<'a> {
             Value::Arr(items) => {
                 let mut changed = false;
                 for (i, item) in items.iter_mut().enumerate() {
-                    let mark = self.pointer.push_index(i);
+                    let mark = self.enter_index(i);
                     changed |= self.walk(item, key, loc);
                     self.pointer.truncate(mark);
                 }
@@ -245,7 +267,12 @@ impl<'a> Engine<'a> {
         }
     }
 
-    fn object(&mut self, members: &mut [(String, Value)], parent: Option<&str>, loc: LocationKind) -> bool {
+    fn object(
+        &mut self,
+        members: &mut [(String, Value)],
+        parent: Option<&str>,
+        loc: LocationKind,
+    ) -> bool {
         // A `{"name": .., "value": ..}` pair: the value is judged by the name.
         let pair_name = members
             .iter()
@@ -255,7 +282,7 @@ impl<'a> Engine<'a> {
         let parent_lower = parent.map(str::to_ascii_lowercase).unwrap_or_default();
         let mut changed = false;
         for (k, v) in members.iter_mut() {
-            let mark = self.pointer.push(k);
+            let mark = self.enter(k);
             changed |= match (v, pair_name.as_deref()) {
                 (Value::Str(s), Some(name)) if k == "value" => {
                     let field = if parent_lower.contains("header") {
@@ -280,8 +307,10 @@ impl<'a> Engine<'a> {
     /// by its key (dictionary of credential names, then value detection and URLs).
     pub(crate) fn string(&mut self, s: &mut String, key: Option<&str>, loc: LocationKind) -> bool {
         let t = s.trim_start();
-        if (t.starts_with('{') || t.starts_with('[')) && self.json_text(s, loc) {
-            return true;
+        if t.starts_with('{') || t.starts_with('[') {
+            if let Some(changed) = self.json_text(s, loc) {
+                return changed;
+            }
         }
         let field = match key {
             Some(name) => Field::JsonKey { name },
@@ -291,32 +320,39 @@ impl<'a> Engine<'a> {
     }
 
     /// Tries `s` as a JSON document: walks it and re-serialises it if it changed.
-    /// Returns false (untouched) when it is not JSON, so the caller scans it as text.
-    fn json_text(&mut self, s: &mut String, loc: LocationKind) -> bool {
+    /// Returns whether it changed, or `None` (untouched) when it is not JSON, so the
+    /// caller scans it as text.
+    fn json_text(&mut self, s: &mut String, loc: LocationKind) -> Option<bool> {
         if self.embed_depth >= MAX_EMBED_DEPTH {
-            return false;
+            return None;
         }
         let limits = Limits {
             max_depth: self.limits.max_depth.min(MAX_EMBED_NESTING),
             ..self.limits
         };
         let Ok(mut doc) = parse_document(s, limits) else {
-            return false;
+            return None;
         };
+        let before = self.detections;
         self.embed_depth += 1;
         let changed = self.walk(&mut doc, None, loc);
         self.embed_depth -= 1;
         if changed {
             *s = doc.to_json_string();
-            return true;
+            return Some(true);
         }
-        // Parsed and clean: still run the text pass over the raw text (comments in
-        // keys, odd encodings), which also keeps inspect mode complete.
-        self.redact(s, Field::Text, loc)
+        if self.detections > before {
+            // Inspect mode: reported already.
+            return Some(false);
+        }
+        // Parsed and clean: still run the text pass over the raw text (secrets in
+        // member names, for instance).
+        Some(self.redact(s, Field::Text, loc))
     }
 
     /// A body (post data, response text, websocket frame) of media type `mime`.
     pub(crate) fn body(&mut self, s: &mut String, mime: &str, loc: LocationKind) -> bool {
+        let original_mime = mime;
         let mime = mime.to_ascii_lowercase();
         let first = s.trim_start().chars().next();
         let json_like = matches!(first, Some('{' | '['));
@@ -324,12 +360,14 @@ impl<'a> Engine<'a> {
         if mime.contains("x-www-form-urlencoded") {
             self.form_body(s, loc)
         } else if mime.starts_with("multipart/") {
-            self.multipart_body(s, &mime, loc)
+            self.multipart_body(s, original_mime, loc)
         } else if mime.contains("event-stream") {
-            self.event_stream(s, loc)
-        } else if (mime.contains("json") || json_like) && self.json_text(s, loc)
+            self.event_stream(s)
+        } else if let Some(changed) = (mime.contains("json") || json_like)
+            .then(|| self.json_text(s, loc))
+            .flatten()
         {
-            true
+            changed
         } else if mime.contains("html") || html_like {
             self.redact_with(s, loc, &|scanner, v| html_matches(scanner, v))
         } else {
@@ -365,7 +403,12 @@ impl<'a> Engine<'a> {
     fn multipart_body(&mut self, s: &mut String, mime: &str, loc: LocationKind) -> bool {
         let boundary = mime
             .split(';')
-            .filter_map(|p| p.trim().strip_prefix("boundary="))
+            .filter_map(|p| {
+                let p = p.trim();
+                p.get(..9)
+                    .filter(|k| k.eq_ignore_ascii_case("boundary="))
+                    .and_then(|_| p.get(9..))
+            })
             .map(|b| b.trim_matches('"').to_owned())
             .next()
             .or_else(|| {
@@ -425,23 +468,27 @@ impl<'a> Engine<'a> {
             self.body(&mut body, &content_type, loc)
         };
         if changed {
-            *piece = format!("{head_out}{}{body}{trail}", piece.get(at..at + sep).unwrap_or_default());
+            *piece = format!(
+                "{head_out}{}{body}{trail}",
+                piece.get(at..at + sep).unwrap_or_default()
+            );
         }
         changed
     }
 
     /// `text/event-stream`: each `data:` line is a payload (JSON or text).
-    fn event_stream(&mut self, s: &mut String, loc: LocationKind) -> bool {
-        let _ = loc;
+    fn event_stream(&mut self, s: &mut String) -> bool {
         let mut changed = false;
         let mut lines: Vec<String> = Vec::new();
         for line in s.split('\n') {
             let mut line = line.to_owned();
             if let Some(rest) = line.strip_prefix("data:") {
-                let mut payload = rest.to_owned();
+                let lead = rest.len() - rest.trim_start().len();
+                let (space, payload) = rest.split_at(lead);
+                let mut payload = payload.to_owned();
                 if self.body(&mut payload, "", LocationKind::ServerSentEvent) {
                     changed = true;
-                    line = format!("data:{payload}");
+                    line = format!("data:{space}{payload}");
                 }
             } else {
                 changed |= self.redact(&mut line, Field::Text, LocationKind::ServerSentEvent);
@@ -490,6 +537,7 @@ impl<'a> Engine<'a> {
         if matches.is_empty() {
             return None;
         }
+        self.detections += 1;
         let redactor = match &mut self.mode {
             Mode::Inspect(_) => {
                 for m in &matches {
@@ -509,9 +557,12 @@ impl<'a> Engine<'a> {
                 continue;
             }
             out.extend_from_slice(bytes.get(last..m.span.start).unwrap_or_default());
-            let secret = String::from_utf8_lossy(bytes.get(m.span.clone()).unwrap_or_default())
-                .into_owned();
-            let local = Match { rule: m.rule, span: 0..secret.len() };
+            let secret =
+                String::from_utf8_lossy(bytes.get(m.span.clone()).unwrap_or_default()).into_owned();
+            let local = Match {
+                rule: m.rule,
+                span: 0..secret.len(),
+            };
             out.extend_from_slice(redactor.marker(&local, &secret).as_bytes());
             self.known.learn(&secret, m.rule, redactor);
             self.count(m.rule, loc);
@@ -555,7 +606,10 @@ fn html_matches(scanner: &Scanner, html: &str) -> Vec<Match> {
             };
             for m in scanner.scan_field(Field::Form { name }, value_text) {
                 let base = start + value.start;
-                out.push(Match { rule: m.rule, span: base + m.span.start..base + m.span.end });
+                out.push(Match {
+                    rule: m.rule,
+                    span: base + m.span.start..base + m.span.end,
+                });
             }
         }
     }
@@ -605,7 +659,11 @@ pub(crate) fn only_markers(s: &str, span: &std::ops::Range<usize>) -> bool {
         if rest.is_empty() {
             return saw_marker;
         }
-        let Some(end) = rest.starts_with("[redacted:").then(|| rest.find(']')).flatten() else {
+        let Some(end) = rest
+            .starts_with("[redacted:")
+            .then(|| rest.find(']'))
+            .flatten()
+        else {
             return false;
         };
         let Some(marker) = rest.get(..=end) else {
@@ -676,14 +734,20 @@ impl KnownSecrets {
         }
         let decoded = percent_decode(secret);
         let encoded = percent_encode(secret);
-        for form in [Some(secret.to_owned()), decoded, encoded].into_iter().flatten() {
+        for form in [Some(secret.to_owned()), decoded, encoded]
+            .into_iter()
+            .flatten()
+        {
             if self.secrets.len() >= self.cap
                 || form.len() < MIN_KNOWN_LEN
                 || form.bytes().all(|b| b.is_ascii_digit())
             {
                 continue;
             }
-            if self.fingerprints.insert(redactor.fingerprint(form.as_bytes())) {
+            if self
+                .fingerprints
+                .insert(redactor.fingerprint(form.as_bytes()))
+            {
                 self.secrets.push((Zeroizing::new(form), rule));
                 self.dirty = true;
             }
@@ -718,7 +782,10 @@ impl KnownSecrets {
             let Some(ac) = automaton else { continue };
             for m in ac.find_iter(s) {
                 if let Some((_, rule)) = self.secrets.get(base + m.pattern().as_usize()) {
-                    out.push(Match { rule, span: m.start()..m.end() });
+                    out.push(Match {
+                        rule,
+                        span: m.start()..m.end(),
+                    });
                 }
             }
         }
@@ -775,11 +842,17 @@ mod tests {
         let m = "[redacted:bearer-token:0123456789ab:len=40]";
         let s = format!("Bearer {m}");
         assert!(only_markers(&s, &(6..s.len())));
-        assert!(!only_markers(&s, &(0..s.len())), "the scheme is not a marker");
+        assert!(
+            !only_markers(&s, &(0..s.len())),
+            "the scheme is not a marker"
+        );
         let two = format!("{m}, {m}");
         assert!(only_markers(&two, &(0..two.len())));
         let tail = format!("{m}x");
-        assert!(!only_markers(&tail, &(0..tail.len())), "anything beyond a marker counts");
+        assert!(
+            !only_markers(&tail, &(0..tail.len())),
+            "anything beyond a marker counts"
+        );
         assert!(!only_markers("  ", &(0..2)));
     }
 
@@ -795,9 +868,9 @@ mod tests {
     fn attribute_spans() {
         let tag = r#"<input type="hidden" name='SAMLResponse' value="PHNhbWw+">"#;
         let n = attr(tag, "name").unwrap();
-        assert_eq!(&tag[n], "SAMLResponse");
+        assert_eq!(tag.get(n), Some("SAMLResponse"));
         let v = attr(tag, "value").unwrap();
-        assert_eq!(&tag[v], "PHNhbWw+");
+        assert_eq!(tag.get(v), Some("PHNhbWw+"));
         assert!(attr("<input data-name=\"x\">", "name").is_none());
     }
 }

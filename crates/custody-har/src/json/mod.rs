@@ -18,13 +18,13 @@ use std::io::{Read, Write};
 
 use custody_scan::{Finding, Redactor, Scanner};
 
+use crate::SanitizeOptions;
 use crate::error::SanitizeError;
 use crate::json::engine::{Engine, Mode};
 use crate::json::output::HashingWriter;
 use crate::json::parse::Reader;
 use crate::json::value::{Value, write_string};
 use crate::report::{LocationKind, Report};
-use crate::SanitizeOptions;
 
 /// Arrays nested up to this depth are streamed element by element.
 pub const STREAM_DEPTH: usize = 3;
@@ -94,7 +94,12 @@ pub(crate) fn run_sanitize<R: Read, W: Write>(
     opts: &SanitizeOptions,
     drive: fn(&mut Stream<'_, '_, R>) -> Result<()>,
 ) -> Result<Report> {
-    let mut engine = Engine::new(scanner, Mode::Sanitize(redactor), opts.limits(), opts.max_known_secrets);
+    let mut engine = Engine::new(
+        scanner,
+        Mode::Sanitize(redactor),
+        opts.limits(),
+        opts.max_known_secrets,
+    );
     let mut out = HashingWriter::new(output);
     let mut stream = Stream {
         reader: Reader::new(input, opts.limits()),
@@ -122,7 +127,11 @@ pub(crate) fn run_sanitize<R: Read, W: Write>(
         by_class: counts.by_class,
         by_location: counts.by_location,
         remaining: counts.remaining,
-        verdict: if counts.remaining == 0 { "clean" } else { "refused" },
+        verdict: if counts.remaining == 0 {
+            "clean"
+        } else {
+            "refused"
+        },
     };
     if counts.remaining > 0 || !engine.refusals.is_empty() {
         return Err(SanitizeError::Refused(crate::error::RefusedError {
@@ -232,4 +241,136 @@ fn json_array<R: Read>(s: &mut Stream<'_, '_, R>, depth: usize, key: Option<&str
         index += 1;
     }
     s.write(b"]")
+}
+
+#[cfg(test)]
+mod tests {
+    use custody_scan::Match;
+
+    use super::*;
+
+    const SECRET: &str = "Zq9Hk2Lm7Vp4Qx1Zt8Rw3Nc6Yb0Jf5GdEr";
+
+    /// Drives one unit through a deliberately broken detector that reports the first
+    /// byte of every value, so the rescan of the sanitized value still finds
+    /// something (a marker's `[`), as a rule the marker cannot satisfy would.
+    fn broken_drive<R: Read>(s: &mut Stream<'_, '_, R>) -> Result<()> {
+        s.units += 1;
+        s.unit(0, &mut |e, v| {
+            if let Value::Str(text) = v {
+                e.redact_with(text, LocationKind::JsonValue, &|scanner, value| {
+                    let Some(rule) = scanner.rule("generic-secret") else {
+                        return Vec::new();
+                    };
+                    if value.is_empty() {
+                        Vec::new()
+                    } else {
+                        vec![Match {
+                            rule,
+                            span: 0..value.len().min(1),
+                        }]
+                    }
+                });
+            }
+        })?;
+        s.reader.finish()
+    }
+
+    #[test]
+    fn a_credential_left_after_redaction_refuses_the_artifact() {
+        let scanner = Scanner::new();
+        let redactor = Redactor::new([1; 32]);
+        let input = format!("\"{SECRET}\"");
+        let mut out = Vec::new();
+        let result = run_sanitize(
+            "json",
+            input.as_bytes(),
+            &mut out,
+            &scanner,
+            &redactor,
+            &SanitizeOptions::default(),
+            broken_drive,
+        );
+        let Err(SanitizeError::Refused(refused)) = result else {
+            panic!("expected a refusal, got {result:?}");
+        };
+        assert_eq!(refused.report().verdict, "refused");
+        assert_eq!(refused.report().remaining, 1);
+        assert_eq!(refused.findings().len(), 1);
+        assert_eq!(refused.findings()[0].location.pointer.as_deref(), Some(""));
+        let shown = format!("{} {refused:?}", SanitizeError::Refused(refused.clone()));
+        assert!(!shown.contains(SECRET), "refusal leaks the value: {shown}");
+    }
+
+    #[test]
+    fn the_rescan_is_what_refuses() {
+        // The unsafe variant: the same first-pass redaction with a detector that does
+        // not fire again on the output is accepted. So the refusal above comes from
+        // the rescan of the sanitized value, not from the first pass.
+        let scanner = Scanner::new();
+        let redactor = Redactor::new([1; 32]);
+        let mut engine = Engine::new(
+            &scanner,
+            Mode::Sanitize(&redactor),
+            SanitizeOptions::default().limits(),
+            16,
+        );
+        let mut value = SECRET.to_owned();
+        let changed =
+            engine.redact_with(
+                &mut value,
+                LocationKind::JsonValue,
+                &|scanner, v| match scanner.rule("generic-secret") {
+                    Some(rule) if v == SECRET => vec![Match {
+                        rule,
+                        span: 0..v.len(),
+                    }],
+                    _ => Vec::new(),
+                },
+            );
+        assert!(changed);
+        assert!(value.starts_with("[redacted:secret:"), "{value}");
+        assert_eq!(engine.counts.remaining, 0);
+        assert!(engine.refusals.is_empty());
+    }
+
+    #[test]
+    fn json_documents_are_sanitized_by_key() {
+        let scanner = Scanner::new();
+        let redactor = Redactor::new([1; 32]);
+        let input = format!(
+            r#"{{"user":"alice","records":[{{"access_token":"{SECRET}","n":1.50}},{{"name":"Authorization","value":"Bearer {SECRET}"}}],"nested":"{{\"refresh_token\":\"{SECRET}\"}}"}}"#
+        );
+        let mut out = Vec::new();
+        let report = sanitize(
+            input.as_bytes(),
+            &mut out,
+            &scanner,
+            &redactor,
+            &SanitizeOptions::default(),
+        )
+        .unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(!out.contains(SECRET), "{out}");
+        assert!(out.starts_with(r#"{"user":"alice","records":["#), "{out}");
+        assert!(
+            out.contains(r#""n":1.50"#),
+            "numbers keep their text: {out}"
+        );
+        assert_eq!(report.kind, "json");
+        assert_eq!(report.entries, 4, "two members and two streamed records");
+        assert_eq!(report.redactions, 3);
+        let mut found = Vec::new();
+        inspect(
+            input.as_bytes(),
+            &scanner,
+            &SanitizeOptions::default(),
+            &mut |f| found.push(f.location.pointer.unwrap_or_default()),
+        )
+        .unwrap();
+        assert_eq!(
+            found,
+            ["/records/0/access_token", "/records/1/value", "/nested"]
+        );
+    }
 }

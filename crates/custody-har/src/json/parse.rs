@@ -154,7 +154,9 @@ impl<R: Read> Reader<R> {
             && self.base + self.end as u64 > max
         {
             // Report the position of the first byte past the limit.
-            self.pos = usize::try_from(max.saturating_sub(self.base)).unwrap_or(0).min(self.end);
+            self.pos = usize::try_from(max.saturating_sub(self.base))
+                .unwrap_or(0)
+                .min(self.end);
             return Err(self.limit_error(LimitKind::InputBytes, max));
         }
         Ok(true)
@@ -231,11 +233,14 @@ impl<R: Read> Reader<R> {
                 return Err(self.parse_error(ParseReason::ControlCharacter));
             }
             if out.len() + upto > self.limits.max_value_bytes {
-                self.pos += self.limits.max_value_bytes.saturating_sub(out.len()).min(upto);
-                return Err(self.limit_error(
-                    LimitKind::ValueBytes,
-                    self.limits.max_value_bytes as u64,
-                ));
+                self.pos += self
+                    .limits
+                    .max_value_bytes
+                    .saturating_sub(out.len())
+                    .min(upto);
+                return Err(
+                    self.limit_error(LimitKind::ValueBytes, self.limits.max_value_bytes as u64)
+                );
             }
             out.extend_from_slice(run);
             self.pos += upto;
@@ -314,10 +319,9 @@ impl<R: Read> Reader<R> {
                 break;
             }
             if out.len() >= self.limits.max_value_bytes {
-                return Err(self.limit_error(
-                    LimitKind::ValueBytes,
-                    self.limits.max_value_bytes as u64,
-                ));
+                return Err(
+                    self.limit_error(LimitKind::ValueBytes, self.limits.max_value_bytes as u64)
+                );
             }
             out.push(b);
             self.bump();
@@ -408,17 +412,15 @@ impl<R: Read> Reader<R> {
         'value: loop {
             let b = self.peek_value_start()?;
             if self.offset() - start > self.limits.max_entry_bytes as u64 {
-                return Err(self.limit_error(
-                    LimitKind::EntryBytes,
-                    self.limits.max_entry_bytes as u64,
-                ));
+                return Err(
+                    self.limit_error(LimitKind::EntryBytes, self.limits.max_entry_bytes as u64)
+                );
             }
             nodes += 1;
             if nodes > self.limits.max_entry_nodes {
-                return Err(self.limit_error(
-                    LimitKind::EntryNodes,
-                    self.limits.max_entry_nodes as u64,
-                ));
+                return Err(
+                    self.limit_error(LimitKind::EntryNodes, self.limits.max_entry_nodes as u64)
+                );
             }
             let mut value = match b {
                 b'{' | b'[' => {
@@ -563,8 +565,12 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for &b in bytes {
-        s.push(char::from(HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0')));
-        s.push(char::from(HEX.get(usize::from(b & 0xf)).copied().unwrap_or(b'0')));
+        s.push(char::from(
+            HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'),
+        ));
+        s.push(char::from(
+            HEX.get(usize::from(b & 0xf)).copied().unwrap_or(b'0'),
+        ));
     }
     s
 }
@@ -610,7 +616,9 @@ mod tests {
     #[test]
     fn truncated_input_names_position() {
         let e = parse_err(b"{\"a\": [1, 2");
-        let SanitizeError::Parse(p) = &e else { panic!("{e}") };
+        let SanitizeError::Parse(p) = &e else {
+            panic!("{e}")
+        };
         assert!(matches!(p.reason(), ParseReason::UnexpectedEof { .. }));
         assert_eq!(p.at().byte_offset(), 11);
         assert_eq!(p.at().line(), 1);
@@ -622,7 +630,9 @@ mod tests {
     #[test]
     fn malformed_json_names_line_and_column() {
         let e = parse_err(b"{\n  \"a\": 1,\n  \"b\" 2\n}");
-        let SanitizeError::Parse(p) = &e else { panic!("{e}") };
+        let SanitizeError::Parse(p) = &e else {
+            panic!("{e}")
+        };
         assert_eq!((p.at().line(), p.at().column()), (3, 7));
         assert!(e.to_string().contains("expected ':'"), "{e}");
         for bad in [
@@ -638,14 +648,19 @@ mod tests {
             b"{1:2}",
             b"[1] [2]",
         ] {
-            assert!(matches!(parse(bad), Err(SanitizeError::Parse(_))), "{bad:?}");
+            assert!(
+                matches!(parse(bad), Err(SanitizeError::Parse(_))),
+                "{bad:?}"
+            );
         }
     }
 
     #[test]
     fn invalid_utf8_is_refused_with_position() {
         let e = parse_err(b"[\"ok\", \"bad \xff\xfe\"]");
-        let SanitizeError::Parse(p) = &e else { panic!("{e}") };
+        let SanitizeError::Parse(p) = &e else {
+            panic!("{e}")
+        };
         assert_eq!(p.reason(), ParseReason::InvalidUtf8);
         assert_eq!(p.at().byte_offset(), 8);
     }
@@ -655,7 +670,9 @@ mod tests {
         let mut s = vec![b'['; 100_000];
         s.extend(vec![b']'; 100_000]);
         let e = parse_err(&s);
-        let SanitizeError::Limit(l) = &e else { panic!("{e}") };
+        let SanitizeError::Limit(l) = &e else {
+            panic!("{e}")
+        };
         assert_eq!(l.what(), LimitKind::Depth);
         assert_eq!(l.at().byte_offset(), 64);
         // The unsafe variant: without the check the same input parses (so the limit,
@@ -693,7 +710,9 @@ mod tests {
         }
         let mut r = Reader::new(Endless(false), limits());
         let e = r.parse_value(0).unwrap_err();
-        let SanitizeError::Limit(l) = &e else { panic!("{e}") };
+        let SanitizeError::Limit(l) = &e else {
+            panic!("{e}")
+        };
         assert_eq!(l.what(), LimitKind::ValueBytes);
         assert!(r.bytes_read() <= 2 * BUF_SIZE as u64);
         assert!(e.to_string().contains("bytes in one string"), "{e}");
@@ -715,7 +734,8 @@ mod tests {
 
     #[test]
     fn streaming_steps_walk_members_and_elements() {
-        let mut r = Reader::with_capacity(&b" {\"a\": [1, {\"b\":2}], \"c\": 3} "[..], limits(), 16);
+        let mut r =
+            Reader::with_capacity(&b" {\"a\": [1, {\"b\":2}], \"c\": 3} "[..], limits(), 16);
         r.begin_object().unwrap();
         let mut first = true;
         assert_eq!(r.next_member(&mut first).unwrap().as_deref(), Some("a"));

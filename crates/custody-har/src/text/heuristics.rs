@@ -67,7 +67,9 @@ impl<'s> LineScanner<'s> {
         Self {
             scanner,
             // `Name: value` as a whole line, optionally after curl -v's `> ` / `< `.
-            header_line: compile(r"^[ \t]*(?:[<>][ \t]+)?([A-Za-z][A-Za-z0-9_\-]*):[ \t]*(\S.*?)[ \t\r]*$"),
+            header_line: compile(
+                r"^[ \t]*(?:[<>][ \t]+)?([A-Za-z][A-Za-z0-9_\-]*):[ \t]*(\S.*?)[ \t\r]*$",
+            ),
             // Credential-bearing header names anywhere in a line (log messages).
             embedded_header: compile(
                 r"(?i)(?:^|[^A-Za-z0-9_\-])(authorization|proxy-authorization|cookie|set-cookie|x-[A-Za-z0-9\-]*(?:key|token|secret|session|auth|csrf|xsrf|signature)[A-Za-z0-9\-]*)[ \t]*:[ \t]*([^\x22'\r\n]*[^\x22'\s])",
@@ -192,7 +194,9 @@ impl<'s> LineScanner<'s> {
             // `authorization=Bearer tok`: an unquoted scheme takes the next word too.
             if !quoted && is_auth_scheme(value.as_str()) {
                 let rest = line.get(range.end..).unwrap_or_default();
-                let gap = rest.len().saturating_sub(rest.trim_start_matches([' ', '\t']).len());
+                let gap = rest
+                    .len()
+                    .saturating_sub(rest.trim_start_matches([' ', '\t']).len());
                 let after = rest.get(gap..).unwrap_or_default();
                 let word = after
                     .find(|c: char| c.is_whitespace() || c == '\'' || c == '"')
@@ -204,7 +208,11 @@ impl<'s> LineScanner<'s> {
             let name = name.as_str();
             let field = if is_credential_header(name) || is_auth_scheme_prefixed(line, &range) {
                 Field::Header {
-                    name: if is_credential_header(name) { name } else { "Authorization" },
+                    name: if is_credential_header(name) {
+                        name
+                    } else {
+                        "Authorization"
+                    },
                 }
             } else {
                 Field::JsonKey { name }
@@ -244,7 +252,13 @@ impl<'s> LineScanner<'s> {
             {
                 let start = offset.saturating_add(name.len()).saturating_add(1);
                 let field = Field::Query { name };
-                self.ask(line, field, start..start.saturating_add(value.len()), kind::URL, hits);
+                self.ask(
+                    line,
+                    field,
+                    start..start.saturating_add(value.len()),
+                    kind::URL,
+                    hits,
+                );
             }
             offset = offset.saturating_add(piece.len()).saturating_add(1);
         }
@@ -318,10 +332,10 @@ impl<'s> LineScanner<'s> {
                 "-F" | "--form" | "--form-string" => {
                     self.form_hits(line, value, hits);
                 }
-                f if f.starts_with("-d") || f.starts_with("--data") || f == "--json" => {
-                    if !text.starts_with('@') {
-                        self.form_hits(line, value, hits);
-                    }
+                f if (f.starts_with("-d") || f.starts_with("--data") || f == "--json")
+                    && !text.starts_with('@') =>
+                {
+                    self.form_hits(line, value, hits);
                 }
                 _ => {}
             }
@@ -365,7 +379,13 @@ impl<'s> LineScanner<'s> {
             {
                 let start = offset.saturating_add(name.len()).saturating_add(1);
                 let field = Field::Form { name };
-                self.ask(line, field, start..start.saturating_add(v.len()), kind::COMMAND, hits);
+                self.ask(
+                    line,
+                    field,
+                    start..start.saturating_add(v.len()),
+                    kind::COMMAND,
+                    hits,
+                );
             }
             offset = offset.saturating_add(piece.len()).saturating_add(1);
         }
@@ -424,16 +444,34 @@ impl<'s> LineScanner<'s> {
 
 /// Header names whose value is a credential by position (`Field::Header` parses them).
 fn is_credential_header(name: &str) -> bool {
-    ["authorization", "proxy-authorization", "cookie", "set-cookie"]
-        .iter()
-        .any(|h| h.eq_ignore_ascii_case(name))
+    [
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+    ]
+    .iter()
+    .any(|h| h.eq_ignore_ascii_case(name))
 }
 
 /// HTTP authentication schemes (RFC 9110 and vendor forms).
 fn is_auth_scheme(word: &str) -> bool {
     [
-        "bearer", "basic", "digest", "ssws", "dpop", "token", "negotiate", "ntlm", "bot",
-        "aws4-hmac-sha256", "hoba", "mutual", "vapid", "sharedkey", "sso-key",
+        "bearer",
+        "basic",
+        "digest",
+        "ssws",
+        "dpop",
+        "token",
+        "negotiate",
+        "ntlm",
+        "bot",
+        "aws4-hmac-sha256",
+        "hoba",
+        "mutual",
+        "vapid",
+        "sharedkey",
+        "sso-key",
     ]
     .iter()
     .any(|s| s.eq_ignore_ascii_case(word))
@@ -597,7 +635,10 @@ mod tests {
 
     #[test]
     fn split_flag_forms() {
-        assert_eq!(split_flag("--header=X", 10, b"H"), ("--header", Some(19..20)));
+        assert_eq!(
+            split_flag("--header=X", 10, b"H"),
+            ("--header", Some(19..20))
+        );
         assert_eq!(split_flag("-HX: y", 0, b"H"), ("-H", Some(2..6)));
         assert_eq!(split_flag("-v", 0, b"H"), ("-v", None));
         assert_eq!(split_flag("--verbose", 0, b"H"), ("--verbose", None));

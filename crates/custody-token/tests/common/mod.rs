@@ -3,6 +3,11 @@
 //! custody's checks.
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "test fixtures: a failed setup should stop the test loudly"
+)]
 
 use std::sync::Arc;
 
@@ -110,7 +115,10 @@ impl Fixture {
             lifetime: None,
             with_refresh: true,
         };
-        let issued = self.authority.issue(&request, self.now, &mut self.rng).unwrap();
+        let issued = self
+            .authority
+            .issue(&request, self.now, &mut self.rng)
+            .unwrap();
         Client {
             key,
             network,
@@ -158,7 +166,11 @@ impl Fixture {
     }
 
     /// A legitimate request by `client`: fresh proof, right class, own network.
-    pub fn legit(&mut self, client: &Client, class: TokenClass) -> Result<VerifiedToken, VerifyError> {
+    pub fn legit(
+        &mut self,
+        client: &Client,
+        class: TokenClass,
+    ) -> Result<VerifiedToken, VerifyError> {
         let token = client.issued.access_token.expose_secret().to_owned();
         let proof = self.proof(&client.key, "GET", URL, &token);
         self.verify(class, "GET", URL, &token, &proof, &client.network)
@@ -200,14 +212,23 @@ pub fn bearer_only_accepts(keys: &KeySet, token: &str, now: Timestamp) -> bool {
     };
     let key = ed25519_dalek::VerifyingKey::from_bytes(&x).unwrap();
     let message = format!("{}.{}", parts[0], parts[1]);
-    key.verify_strict(message.as_bytes(), &ed25519_dalek::Signature::from_bytes(&signature))
-        .is_ok()
-        && claims["exp"].as_u64().is_some_and(|exp| exp > now.unix_secs())
+    key.verify_strict(
+        message.as_bytes(),
+        &ed25519_dalek::Signature::from_bytes(&signature),
+    )
+    .is_ok()
+        && claims["exp"]
+            .as_u64()
+            .is_some_and(|exp| exp > now.unix_secs())
 }
 
 /// Raw signing with a key pair's private half (tests craft tokens the authority never
 /// would, e.g. with other claims or headers).
-pub fn sign_raw(key: &Ed25519KeyPair, header: &serde_json::Value, claims: &serde_json::Value) -> String {
+pub fn sign_raw(
+    key: &Ed25519KeyPair,
+    header: &serde_json::Value,
+    claims: &serde_json::Value,
+) -> String {
     use ed25519_dalek::Signer as _;
     let jwk: serde_json::Value = serde_json::from_str(&key.to_private_jwk_json()).unwrap();
     let d: [u8; 32] = URL_SAFE_NO_PAD

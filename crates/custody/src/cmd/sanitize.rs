@@ -103,7 +103,9 @@ impl Spool {
     fn commit(self) -> anyhow::Result<()> {
         match self {
             Spool::Beside(tmp, dest) => {
-                tmp.as_file().sync_all().context("cannot flush the output")?;
+                tmp.as_file()
+                    .sync_all()
+                    .context("cannot flush the output")?;
                 tmp.persist(&dest)
                     .map_err(|e| e.error)
                     .with_context(|| format!("cannot move the output into {}", dest.display()))?;
@@ -139,11 +141,21 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 
     let mut spool = Spool::new(&args.output)?;
     let result = if is_dash(&args.input) {
-        artifact::sanitize(io::stdin().lock(), spool.file(), &scanner, &redactor, &options)
+        artifact::sanitize(
+            io::stdin().lock(),
+            spool.file(),
+            &scanner,
+            &redactor,
+            &options,
+        )
     } else {
         let file = File::open(&args.input)
             .with_context(|| format!("cannot open {}", args.input.display()))?;
-        let len = file.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+        let len = file
+            .metadata()
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len());
         match len {
             Some(len) if len >= PROGRESS_MIN_BYTES && io::stderr().is_terminal() => {
                 let input = Progress::new(file, len);
@@ -195,7 +207,11 @@ fn write_report(path: Option<&Path>, report: &ArtifactReport) -> anyhow::Result<
         .with_context(|| format!("cannot write the report to {}", path.display()))
 }
 
-fn print_verdict(report: &ArtifactReport, format: Format, stdout_taken: bool) -> anyhow::Result<()> {
+fn print_verdict(
+    report: &ArtifactReport,
+    format: Format,
+    stdout_taken: bool,
+) -> anyhow::Result<()> {
     if format == Format::Json {
         let json = serde_json::to_string_pretty(report)?;
         if stdout_taken {

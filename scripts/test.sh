@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# custody's full test suite, as CI runs it (`.ci/run` execs this script).
+#
+#   bash scripts/test.sh
+#
+# 1. Installs what the tests need when it is missing: Chromium (apt), the
+#    browser test's node modules (`npm ci` in tests/browser), PyJWT and
+#    cryptography (the token interop test).
+# 2. cargo fmt --check, clippy (-D warnings), rustdoc (-D warnings), and the
+#    workspace tests (debug build, --locked).
+# 3. Fails unless the real-browser replay test really ran (it writes a marker;
+#    CUSTODY_SKIP_BROWSER is ignored here on purpose).
+#
+# Uses CARGO_TARGET_DIR (default /var/tmp/custody-target) so a warm target dir
+# is reused between runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/custody-target}
+export CUSTODY_BROWSER_MARKER=${CUSTODY_BROWSER_MARKER:-$CARGO_TARGET_DIR/browser-test-ran}
+unset CUSTODY_SKIP_BROWSER
+suite_start=$SECONDS
+
+step() {
+    printf '\n==> %s  (t=%ds)\n' "$*" "$((SECONDS - suite_start))"
+}
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        echo "need root to run: $*" >&2
+        return 1
+    fi
+}
+
+apt_updated=
+apt_install() {
+    if [ -z "$apt_updated" ]; then
+        as_root apt-get update -qq
+        apt_updated=1
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+}
+
+step "dependencies"
+chromium=${CHROMIUM:-/usr/bin/chromium}
+if [ ! -x "$chromium" ]; then
+    echo "installing chromium"
+    apt_install chromium
+fi
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    echo "installing nodejs and npm"
+    apt_install nodejs npm
+fi
+pinned=$(node -p "require('$root/tests/browser/package.json').dependencies['playwright-core']")
+have=$(node -p "try { require('$root/tests/browser/node_modules/playwright-core/package.json').version } catch { '' }")
+if [ "$have" != "$pinned" ]; then
+    echo "npm ci in tests/browser (playwright-core $pinned; never downloads a browser)"
+    (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+fi
+if ! python3 -c 'import jwt, cryptography' 2>/dev/null; then
+    echo "installing pyjwt and cryptography"
+    python3 -m pip install --quiet pyjwt cryptography ||
+        python3 -m pip install --quiet --break-system-packages pyjwt cryptography
+fi
+
+step "cargo fmt --all --check"
+cargo fmt --all --check
+
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo doc --no-deps --workspace (RUSTDOCFLAGS=-D warnings)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace
+
+step "cargo test --workspace --locked"
+rm -f "$CUSTODY_BROWSER_MARKER"
+cargo test --workspace --locked
+
+step "real-browser replay test ran"
+if [ ! -s "$CUSTODY_BROWSER_MARKER" ]; then
+    echo "FAIL: the browser replay test did not run to the end (no marker at $CUSTODY_BROWSER_MARKER)" >&2
+    exit 1
+fi
+cat "$CUSTODY_BROWSER_MARKER"
+
+step "all checks passed in $((SECONDS - suite_start))s"
