@@ -28,7 +28,7 @@ use std::fmt;
 use std::io::{self, Cursor, Read, Seek, Write};
 
 use zip::ZipArchive;
-use zip::write::{SimpleFileOptions, ZipWriter};
+use zip::write::{SimpleFileOptions, StreamWriter, ZipWriter};
 
 use crate::artifact::{self, ArtifactError, Env, Tally};
 
@@ -308,7 +308,7 @@ pub(crate) fn sanitize_archive<R: Read + Seek>(
     env: &Env<'_>,
     depth: u32,
     path: &str,
-    tally: &mut Tally,
+    tally: &mut Tally<'_>,
 ) -> Result<(), ArchiveError> {
     let mut zip = ZipArchive::new(input).map_err(|e| malformed(None, e))?;
     let limits = env.budget.limits;
@@ -324,7 +324,6 @@ pub(crate) fn sanitize_archive<R: Read + Seek>(
         .compression_method(zip::CompressionMethod::Deflated)
         .large_file(limits.max_total_bytes >= u64::from(u32::MAX));
     for (index, name) in names.iter().enumerate() {
-        let entry_path = format!("{path}{name}");
         let file = zip.by_index(index).map_err(|e| match e {
             zip::result::ZipError::UnsupportedArchive(what) => ArchiveError::Uninspectable {
                 index,
@@ -333,87 +332,113 @@ pub(crate) fn sanitize_archive<R: Read + Seek>(
             },
             other => malformed(Some(index), other),
         })?;
-        if file.is_dir() {
-            drop(file);
-            writer
-                .add_directory(name.as_str(), options)
-                .map_err(|e| malformed(Some(index), e))?;
-            continue;
-        }
-        if file.encrypted() || file.is_symlink() {
-            return Err(ArchiveError::Uninspectable {
-                index,
-                name: name.clone(),
-                what: if file.encrypted() {
-                    "encrypted entry"
-                } else {
-                    "symbolic link"
-                },
-            });
-        }
-        writer
-            .start_file(name.as_str(), options)
-            .map_err(|e| malformed(Some(index), e))?;
-        let compressed = file.compressed_size();
-        // Sizes declared in the header are not trusted to admit an entry, but a bomb
-        // that declares itself is refused before a byte is inflated.
-        let declared = file.size();
-        let total = env.budget.total.get();
-        let early = if declared > limits.max_total_bytes.saturating_sub(total) {
-            Some(Tripped::Total)
-        } else if declared > limits.ratio_floor_bytes
-            && declared > compressed.max(1).saturating_mul(limits.max_ratio)
-        {
-            Some(Tripped::Ratio)
-        } else {
-            None
-        };
-        let mut metered = Metered {
-            inner: file,
-            budget: &env.budget,
-            compressed,
-            read: 0,
-            tripped: None,
-            malformed: None,
-        };
-        let result = match early {
-            Some(tripped) => {
-                metered.tripped = Some(tripped);
-                Ok(())
-            }
-            None => {
-                artifact::sanitize_entry(&mut metered, &mut writer, env, depth, &entry_path, tally)
-            }
-        };
-        let limit_error = |tripped| match tripped {
-            Tripped::Total => ArchiveError::TotalSize {
-                index,
-                name: name.clone(),
-                limit: limits.max_total_bytes,
-            },
-            Tripped::Ratio => ArchiveError::Ratio {
-                index,
-                name: name.clone(),
-                limit: limits.max_ratio,
-            },
-        };
-        if let Some(tripped) = metered.tripped {
-            return Err(limit_error(tripped));
-        }
-        if let Some(detail) = metered.malformed {
-            return Err(ArchiveError::Malformed {
-                index: Some(index),
-                detail,
-            });
-        }
-        result.map_err(|source| ArchiveError::Entry {
+        let entry = EntryRef {
             index,
-            name: name.clone(),
-            source: Box::new(source),
-        })?;
-        tally.entries = tally.entries.saturating_add(1);
+            name,
+            path: format!("{path}{name}"),
+        };
+        sanitize_one(file, &entry, &mut writer, options, env, depth, tally)?;
     }
     writer.finish().map_err(|e| malformed(None, e))?;
+    Ok(())
+}
+
+/// One entry of an archive being walked.
+struct EntryRef<'n> {
+    index: usize,
+    name: &'n str,
+    /// `outer.zip!/name` for nested archives.
+    path: String,
+}
+
+/// Sanitizes one entry into the output archive, under the limits.
+fn sanitize_one<R: Read>(
+    file: zip::read::ZipFile<'_, R>,
+    entry: &EntryRef<'_>,
+    writer: &mut ZipWriter<StreamWriter<&mut dyn Write>>,
+    options: SimpleFileOptions,
+    env: &Env<'_>,
+    depth: u32,
+    tally: &mut Tally<'_>,
+) -> Result<(), ArchiveError> {
+    let (limits, index) = (env.budget.limits, entry.index);
+    if file.is_dir() {
+        drop(file);
+        writer
+            .add_directory(entry.name, options)
+            .map_err(|e| malformed(Some(index), e))?;
+        return Ok(());
+    }
+    if file.encrypted() || file.is_symlink() {
+        return Err(ArchiveError::Uninspectable {
+            index,
+            name: entry.name.to_owned(),
+            what: if file.encrypted() {
+                "encrypted entry"
+            } else {
+                "symbolic link"
+            },
+        });
+    }
+    writer
+        .start_file(entry.name, options)
+        .map_err(|e| malformed(Some(index), e))?;
+    let compressed = file.compressed_size();
+    // Sizes declared in the header are not trusted to admit an entry, but a bomb
+    // that declares itself is refused before a byte is inflated.
+    let declared = file.size();
+    let total = env.budget.total.get();
+    let early = if declared > limits.max_total_bytes.saturating_sub(total) {
+        Some(Tripped::Total)
+    } else if declared > limits.ratio_floor_bytes
+        && declared > compressed.max(1).saturating_mul(limits.max_ratio)
+    {
+        Some(Tripped::Ratio)
+    } else {
+        None
+    };
+    let mut metered = Metered {
+        inner: file,
+        budget: &env.budget,
+        compressed,
+        read: 0,
+        tripped: None,
+        malformed: None,
+    };
+    let result = match early {
+        Some(tripped) => {
+            metered.tripped = Some(tripped);
+            Ok(())
+        }
+        None => artifact::sanitize_entry(&mut metered, writer, env, depth, &entry.path, tally),
+    };
+    let limit_error = |tripped| match tripped {
+        Tripped::Total => ArchiveError::TotalSize {
+            index,
+            name: entry.name.to_owned(),
+            limit: limits.max_total_bytes,
+        },
+        Tripped::Ratio => ArchiveError::Ratio {
+            index,
+            name: entry.name.to_owned(),
+            limit: limits.max_ratio,
+        },
+    };
+    if let Some(tripped) = metered.tripped {
+        return Err(limit_error(tripped));
+    }
+    if let Some(detail) = metered.malformed {
+        return Err(ArchiveError::Malformed {
+            index: Some(index),
+            detail,
+        });
+    }
+    result.map_err(|source| ArchiveError::Entry {
+        index,
+        name: entry.name.to_owned(),
+        source: Box::new(source),
+    })?;
+    tally.entries = tally.entries.saturating_add(1);
     Ok(())
 }
 
@@ -425,7 +450,7 @@ pub(crate) fn sanitize_nested(
     env: &Env<'_>,
     depth: u32,
     path: &str,
-    tally: &mut Tally,
+    tally: &mut Tally<'_>,
 ) -> Result<(), ArtifactError> {
     let limits = env.budget.limits;
     if depth.saturating_add(1) > limits.max_depth {
@@ -463,7 +488,7 @@ fn checked_names<R: Read + Seek>(
     zip: &ZipArchive<R>,
     env: &Env<'_>,
     path: &str,
-    tally: &mut Tally,
+    tally: &mut Tally<'_>,
 ) -> Result<Vec<String>, ArchiveError> {
     let mut names = Vec::with_capacity(zip.len());
     for index in 0..zip.len() {

@@ -212,18 +212,20 @@ pub struct ArtifactReport {
     pub remaining: Vec<ReportFinding>,
 }
 
-/// Counts gathered while walking one artifact (and the entries of an archive).
-#[derive(Debug, Default)]
-pub(crate) struct Tally {
+/// Counts gathered while walking one artifact (and the entries of an archive). With
+/// a sink, the walk inspects: every finding goes to the sink and nothing is written.
+#[derive(Default)]
+pub(crate) struct Tally<'s> {
     pub(crate) by_class: BTreeMap<String, u64>,
     pub(crate) by_location: BTreeMap<String, u64>,
     pub(crate) remaining: Vec<ReportFinding>,
     pub(crate) remaining_count: u64,
     pub(crate) entries: u64,
     pub(crate) max_findings: usize,
+    pub(crate) sink: Option<&'s mut dyn FnMut(Finding)>,
 }
 
-impl Tally {
+impl Tally<'_> {
     fn remain(&mut self, finding: &Finding, path: Option<&str>) {
         self.remaining_count = self.remaining_count.saturating_add(1);
         if self.remaining.len() < self.max_findings {
@@ -345,6 +347,15 @@ fn starts_har(after_brace: &[u8]) -> bool {
     trim_ws(rest).starts_with(b"{")
 }
 
+/// JSON parsers need not accept a UTF-8 byte-order mark (RFC 8259 §8.1): it is
+/// dropped before HAR and JSON (and not written back); text keeps it.
+fn without_json_bom(kind: Kind, mut head: Vec<u8>) -> Vec<u8> {
+    if matches!(kind, Kind::Har | Kind::Json) && head.starts_with(b"\xEF\xBB\xBF") {
+        head.drain(..3);
+    }
+    head
+}
+
 /// Reads up to [`HEAD_BYTES`] of `input`; returns the head and whether it is all.
 fn read_head(input: &mut dyn Read) -> io::Result<(Vec<u8>, bool)> {
     let mut head = Vec::with_capacity(HEAD_BYTES);
@@ -373,6 +384,44 @@ pub fn sanitize<R: Read, W: Write>(
     redactor: &Redactor,
     options: &ArtifactOptions,
 ) -> Result<ArtifactReport, ArtifactError> {
+    walk_stream(input, output, scanner, redactor, options, None)
+}
+
+/// Reports every credential of an artifact of any kind to `sink`, writing nothing
+/// (for `custody scan`). Findings carry the zip entry path, the JSON pointer or the
+/// line; previews are markers. Returns the kind. Any parse, limit or encoding error is
+/// an error, never "no findings".
+pub fn inspect<R: Read>(
+    input: R,
+    scanner: &Scanner,
+    redactor: &Redactor,
+    options: &ArtifactOptions,
+    sink: &mut dyn FnMut(Finding),
+) -> Result<Kind, ArtifactError> {
+    let report = walk_stream(input, io::sink(), scanner, redactor, options, Some(sink))?;
+    Ok(report.kind)
+}
+
+/// [`inspect`] for a seekable input: a zip is read in place.
+pub fn inspect_seekable<R: Read + Seek>(
+    input: R,
+    scanner: &Scanner,
+    redactor: &Redactor,
+    options: &ArtifactOptions,
+    sink: &mut dyn FnMut(Finding),
+) -> Result<Kind, ArtifactError> {
+    let report = walk_seekable(input, io::sink(), scanner, redactor, options, Some(sink))?;
+    Ok(report.kind)
+}
+
+fn walk_stream<R: Read, W: Write>(
+    input: R,
+    output: W,
+    scanner: &Scanner,
+    redactor: &Redactor,
+    options: &ArtifactOptions,
+    sink: Option<&mut dyn FnMut(Finding)>,
+) -> Result<ArtifactReport, ArtifactError> {
     let mut input = Hashing::new(input);
     let (head, complete) = read_head(&mut input)?;
     let kind = match options.kind {
@@ -381,7 +430,8 @@ pub fn sanitize<R: Read, W: Write>(
     };
     let mut output = HashingWriter::new(output);
     let env = Env::new(scanner, redactor, options);
-    let mut tally = env.tally();
+    let mut tally = env.tally(sink);
+    let head = without_json_bom(kind, head);
     let mut chained = Cursor::new(head).chain(&mut input);
     if kind == Kind::Zip {
         let limit = options.archive.max_nested_bytes;
@@ -405,11 +455,22 @@ pub fn sanitize<R: Read, W: Write>(
 /// [`sanitize`] for a seekable input (a file): a zip is read in place, not held in
 /// memory. The input is read from its current position.
 pub fn sanitize_seekable<R: Read + Seek, W: Write>(
+    input: R,
+    output: W,
+    scanner: &Scanner,
+    redactor: &Redactor,
+    options: &ArtifactOptions,
+) -> Result<ArtifactReport, ArtifactError> {
+    walk_seekable(input, output, scanner, redactor, options, None)
+}
+
+fn walk_seekable<R: Read + Seek, W: Write>(
     mut input: R,
     output: W,
     scanner: &Scanner,
     redactor: &Redactor,
     options: &ArtifactOptions,
+    sink: Option<&mut dyn FnMut(Finding)>,
 ) -> Result<ArtifactReport, ArtifactError> {
     let start = input.stream_position()?;
     let (head, complete) = read_head(&mut input)?;
@@ -419,22 +480,17 @@ pub fn sanitize_seekable<R: Read + Seek, W: Write>(
     };
     if kind != Kind::Zip {
         input.seek(SeekFrom::Start(start))?;
-        return sanitize(
-            input,
-            output,
-            scanner,
-            redactor,
-            &ArtifactOptions {
-                kind: Some(kind),
-                ..options.clone()
-            },
-        );
+        let forced = ArtifactOptions {
+            kind: Some(kind),
+            ..options.clone()
+        };
+        return walk_stream(input, output, scanner, redactor, &forced, sink);
     }
     input.seek(SeekFrom::Start(start))?;
     let mut input = Hashing::new(input);
     let mut output = HashingWriter::new(output);
     let env = Env::new(scanner, redactor, options);
-    let mut tally = env.tally();
+    let mut tally = env.tally(sink);
     archive::sanitize_archive(&mut input, &mut output, &env, 1, "", &mut tally)?;
     // The zip reader may skip bytes (central directory first): hash the whole input.
     input.hash_rest()?;
@@ -452,9 +508,10 @@ impl<'a> Env<'a> {
         }
     }
 
-    fn tally(&self) -> Tally {
+    fn tally<'s>(&self, sink: Option<&'s mut dyn FnMut(Finding)>) -> Tally<'s> {
         Tally {
             max_findings: self.options.text.max_findings,
+            sink,
             ..Tally::default()
         }
     }
@@ -464,7 +521,7 @@ impl<'a> Env<'a> {
 fn finish<R, W>(
     kind: Kind,
     env: &Env<'_>,
-    tally: Tally,
+    tally: Tally<'_>,
     input: Hashing<R>,
     output: HashingWriter<W>,
 ) -> Result<ArtifactReport, ArtifactError> {
@@ -498,10 +555,11 @@ pub(crate) fn sanitize_entry(
     env: &Env<'_>,
     depth: u32,
     path: &str,
-    tally: &mut Tally,
+    tally: &mut Tally<'_>,
 ) -> Result<(), ArtifactError> {
     let (head, complete) = read_head(input)?;
     let kind = detect(&head, complete)?;
+    let head = without_json_bom(kind, head);
     let mut chained = Cursor::new(head).chain(input);
     if kind == Kind::Zip {
         return archive::sanitize_nested(&mut chained, output, env, depth, path, tally);
@@ -516,9 +574,38 @@ fn sanitize_kind(
     output: &mut dyn Write,
     env: &Env<'_>,
     path: &str,
-    tally: &mut Tally,
+    tally: &mut Tally<'_>,
 ) -> Result<(), ArtifactError> {
     let path = Some(path).filter(|p| !p.is_empty());
+    if let Some(sink) = tally.sink.as_mut() {
+        let mut with_path = |mut f: Finding| {
+            if f.location.path.is_none() {
+                f.location.path = path.map(str::to_owned);
+            }
+            sink(f);
+        };
+        let (scanner, opts) = (env.scanner, &env.options.sanitize);
+        return match kind {
+            Kind::Text => text::inspect_with(
+                input,
+                &env.lines,
+                env.redactor,
+                &env.options.text,
+                path,
+                &mut with_path,
+            )
+            .map(drop)
+            .map_err(ArtifactError::Text),
+            Kind::Har => crate::har::inspect(input, scanner, opts, &mut with_path)
+                .map_err(ArtifactError::Sanitize),
+            Kind::Json => crate::json::inspect(input, scanner, opts, &mut with_path)
+                .map_err(ArtifactError::Sanitize),
+            Kind::Zip => Err(ArtifactError::Archive(ArchiveError::Malformed {
+                index: None,
+                detail: "a zip needs a seekable input".to_owned(),
+            })),
+        };
+    }
     match kind {
         Kind::Text => {
             let summary = text::sanitize_with(
@@ -573,7 +660,13 @@ fn sanitize_kind(
 }
 
 /// Scans a zip entry name; a flagged name cannot be kept, so it remains as a finding.
-pub(crate) fn check_name(name: &str, env: &Env<'_>, path: &str, index: usize, tally: &mut Tally) {
+pub(crate) fn check_name(
+    name: &str,
+    env: &Env<'_>,
+    path: &str,
+    index: usize,
+    tally: &mut Tally<'_>,
+) {
     for hit in env.lines.hits(name) {
         let at = text::LineAt {
             line: 1,
@@ -582,7 +675,13 @@ pub(crate) fn check_name(name: &str, env: &Env<'_>, path: &str, index: usize, ta
         let mut f = text::finding(&hit, env.redactor, name, at, None);
         f.location.line = None;
         f.location.pointer = Some(format!("entry #{index} name"));
-        tally.remain(&f, Some(path));
+        match tally.sink.as_mut() {
+            Some(sink) => {
+                f.location.path = Some(path).filter(|p| !p.is_empty()).map(str::to_owned);
+                sink(f);
+            }
+            None => tally.remain(&f, Some(path)),
+        }
     }
 }
 

@@ -158,7 +158,14 @@ pub(crate) fn sanitize_with<R: Read, W: Write>(
         }
         out_line.push_str(line.get(prev..).unwrap_or_default());
         // The same pass over the output: whatever it still flags refuses the artifact.
-        for hit in lines.hits(&out_line) {
+        // (A line without hits is its own output, and the pass is deterministic, so
+        // its re-scan is the scan just done: skipped, not weakened.)
+        let rescan = if hits.is_empty() {
+            Vec::new()
+        } else {
+            lines.hits(&out_line)
+        };
+        for hit in rescan {
             summary.remaining_count = summary.remaining_count.saturating_add(1);
             if summary.remaining.len() < limits.max_findings {
                 summary
@@ -263,7 +270,7 @@ fn for_each_line<R: Read>(
         let chunk = input.fill_buf()?;
         if chunk.is_empty() {
             if !buf.is_empty() {
-                emit(&buf, at, &mut f)?;
+                emit(&buf, at, limits.max_line_bytes, &mut f)?;
                 at.byte_offset = at.byte_offset.saturating_add(len64(&buf));
             }
             return Ok(at.byte_offset);
@@ -287,7 +294,7 @@ fn for_each_line<R: Read>(
         buf.extend_from_slice(chunk.get(..take).unwrap_or_default());
         input.consume(take);
         if complete {
-            emit(&buf, at, &mut f)?;
+            emit(&buf, at, limits.max_line_bytes, &mut f)?;
             at.byte_offset = at.byte_offset.saturating_add(len64(&buf));
             at.line = at.line.saturating_add(1);
             buf.clear();
@@ -299,6 +306,7 @@ fn for_each_line<R: Read>(
 fn emit(
     raw: &[u8],
     at: LineAt,
+    max_line_bytes: usize,
     f: &mut impl FnMut(LineAt, &str, &[u8]) -> Result<(), TextError>,
 ) -> Result<(), TextError> {
     let eol_len = if raw.ends_with(b"\r\n") {
@@ -307,6 +315,13 @@ fn emit(
         usize::from(raw.ends_with(b"\n"))
     };
     let (content, eol) = raw.split_at(raw.len().saturating_sub(eol_len));
+    if content.len() > max_line_bytes {
+        return Err(TextError::LineTooLong {
+            line: at.line,
+            byte_offset: at.byte_offset,
+            limit: max_line_bytes,
+        });
+    }
     let text = std::str::from_utf8(content).map_err(|e| {
         let column = u64::try_from(e.valid_up_to()).unwrap_or(u64::MAX);
         TextError::InvalidUtf8 {

@@ -1,5 +1,12 @@
 //! Text and log artifacts: every line heuristic with planted credentials, the output
 //! re-scan, bounded lines, UTF-8 errors naming the line, and no value in any error.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test helpers: a panic is a test failure"
+)]
 
 use custody_har::text::{self, TextError, TextLimits, TextSummary};
 use custody_scan::{Redactor, Scanner, is_marker};
@@ -398,4 +405,28 @@ fn a_forged_marker_does_not_shield_a_token() {
         !summary.is_clean() || !out.contains(&token),
         "token survived a clean verdict: {out}"
     );
+}
+
+#[test]
+fn the_line_limit_is_exact() {
+    let limits = TextLimits {
+        max_line_bytes: 10,
+        ..TextLimits::default()
+    };
+    let run = |s: &str| {
+        text::sanitize(
+            s.as_bytes(),
+            Vec::new(),
+            &Scanner::new(),
+            &Redactor::new([1; 32]),
+            &limits,
+        )
+    };
+    run("0123456789\n0123456789\r\n0123456789").unwrap();
+    for over in ["0123456789A\n", "0123456789A\r\n", "0123456789A"] {
+        assert!(
+            matches!(run(over), Err(TextError::LineTooLong { line: 1, .. })),
+            "{over:?}"
+        );
+    }
 }

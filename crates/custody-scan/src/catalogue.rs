@@ -75,28 +75,23 @@ const fn def(
 use Class as C;
 use Confidence::{High, Low, Medium};
 
-/// The literals of the one prefilter pass (SIMD Teddy where available). Each anchor
-/// must contain one of them verbatim in its written, lower-case and upper-case forms
-/// (checked by a test), and camelCase forms are covered by fragments that avoid the
-/// first letter of a word (`oken` for token/Token, `assw` for password/Password).
-/// A fragment hit is expanded to every anchor that contains it and checked there.
+/// The literals of the one prefilter pass (SIMD Teddy where available), run over an
+/// ASCII-lower-cased copy of each block of input, so every anchor is found in any
+/// letter case. Each anchor's lower-case form contains at least one fragment (a
+/// test checks it); a fragment hit is expanded to every anchor that contains it and
+/// checked there against the original bytes (exactly for case-sensitive anchors).
+/// At most 64 fragments, each of at least 3 bytes, so Teddy stays fast.
 pub(crate) static FRAGMENTS: &[&str] = &[
-    // token prefixes and literal formats (case-sensitive)
-    "eyJ", "-----BEGIN ", "PuTTY-User-Key-File-", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_",
-    "glpat-", "gldt-", "glrt-", "glptt-", "glsoat-", "ATBB", "ATATT3", "xox", "hooks.slack.com/",
-    "/api/webhooks/", ":AA", "k_live_", "k_test_", "EAAA", "sq0", "$production$", "$sandbox$", "AKIA",
-    "ASIA", "AWS4-HMAC-SHA256", "AIza", "ya29.", "1//0", "sig=", "SIG=", "AccountKey", "7Q~", "8Q~",
-    "npm_", "pypi-AgEIcHlwaS5vcmc", "SG.", "sk-", "shp", "hvs.", "hvb.", "_v1_", "hf_", "DPoP ", "://",
-    // credential-bearing names (case variants)
-    "oken", "OKEN", "assw", "ASSW", "pwd", "PWD", "ecret", "ECRET", "ession", "ESSION", "essid", "ESSID",
-    "uthoriz", "UTHORIZ", "ookie", "OOKIE", "srf", "SRF", "pi_key", "pikey", "pi-key", "piKey", "pi-Key",
-    "PI_KEY", "PIKEY", "PI-KEY", "PI-Key", "ccess_key", "ccessKey", "CCESS_KEY", "rivate_key", "rivateKey",
-    "RIVATE_KEY", "code=", "CODE=", "\"code\"", "SAMLRe", "samlre", "SAMLRE", "erifier", "ERIFIER",
-    "redential", "REDENTIAL", "onnect.sid", "ONNECT.SID", "ASPXAUTH", "aspxauth", "spNetCore.",
-    "spnetcore.", "SPNETCORE.", "__Host-", "__host-", "__HOST-", "__Secure-", "__secure-", "__SECURE-",
-    // authorization schemes
-    "asic ", "ASIC ", "igest ", "IGEST ", "egotiate ", "EGOTIATE ", "NTLM ", "ntlm ", "earer ", "EARER ",
-    "SSWS ", "ssws ", "Amz-Signature=", "amz-signature=", "AMZ-SIGNATURE=",
+    // token prefixes and literal formats
+    "eyj", "-----begin ", "putty-user-key-file-", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_",
+    "glpat-", "atbb", "atatt3", "xox", "hooks.slack.com/", "/api/webhooks/", ":aa", "k_live_", "k_test_",
+    "eaaa", "sq0", "akia", "asia", "aws4-hmac-sha256", "aiza", "ya29.", "1//0", "sig=",
+    "accountkey", "7q~", "8q~", "npm_", "pypi-ageichlwas5vcmc", "sg.", "sk-", "shp", "hvs.", "_v1_", "hf_",
+    "dpop ", "://", "bearer ", "ssws ", "amz-signature=",
+    // credential-bearing names
+    "oken", "ssw", "pwd", "ecret", "ssion", "ssid", "uthoriz", "cookie", "srf", "pi_key", "pikey", "pi-key",
+    "vate_key", "code=", "code\"", "samlre", "verifier", "t.sid",
+    "__host-", "__secure-",
 ];
 
 /// Number of rules in the default catalogue.
@@ -662,7 +657,7 @@ pub(crate) static SPECS: [Spec; N] = [
     ),
     prefix!(
         "gitlab-token",
-        ["glpat-", "gldt-", "glrt-", "glptt-", "glsoat-"],
+        ["glpat-"],
         b64url,
         20..=64,
         has_digit
@@ -776,8 +771,8 @@ pub(crate) static SPECS: [Spec; N] = [
         case_sensitive: true,
         confirm: Confirm::Named { check: azure_key_value },
     },
-    custom!("azure-client-secret", ["Q~"], true, confirm_azure_secret),
-    custom!("okta-api-token", ["SSWS "], false, confirm_scheme),
+    custom!("azure-client-secret", ["7Q~", "8Q~"], true, confirm_azure_secret),
+    custom!("okta-api-token", ["SSWS "], true, confirm_scheme),
     named!("okta-session-token", ["sessionToken"], okta_session_value),
     prefix!("npm-token", ["npm_"], b62, 36..=36, mixed),
     prefix!(
@@ -818,14 +813,9 @@ pub(crate) static SPECS: [Spec; N] = [
         always
     ),
     prefix!("huggingface-token", ["hf_"], ascii_alpha, 34..=34, mixed),
-    custom!("auth-basic", ["Basic "], false, confirm_scheme),
-    custom!("auth-digest", ["Digest "], false, confirm_scheme),
-    custom!(
-        "auth-negotiate",
-        ["Negotiate ", "NTLM "],
-        false,
-        confirm_scheme
-    ),
+    position!("auth-basic"),
+    position!("auth-digest"),
+    position!("auth-negotiate"),
     custom!("auth-bearer", ["Bearer "], false, confirm_scheme),
     custom!("auth-dpop", ["DPoP "], true, confirm_scheme),
     custom!(
@@ -881,8 +871,6 @@ pub(crate) static SPECS: [Spec; N] = [
             "JSESSIONID",
             "connect.sid",
             "ASP.NET_SessionId",
-            ".ASPXAUTH",
-            ".AspNetCore.",
             "laravel_session",
             "_session_id",
             "rack.session",
@@ -941,7 +929,6 @@ pub(crate) static SPECS: [Spec; N] = [
             "api-key",
             "x-api-key",
             "apiKey",
-            "access_key",
             "private_key"
         ],
         opaque
@@ -952,9 +939,7 @@ pub(crate) static SPECS: [Spec; N] = [
             "secret",
             "token",
             "auth_token",
-            "authtoken",
-            "credentials",
-            "credential"
+            "authtoken"
         ],
         opaque
     ),
@@ -1349,15 +1334,12 @@ fn confirm_sas(c: &Cand<'_>, out: &mut Vec<Match>) {
 fn confirm_azure_secret(c: &Cand<'_>, out: &mut Vec<Match>) {
     let h = c.hay;
     let body = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'~' | b'.' | b'-');
-    // three chars + one digit before `Q~`, 31-34 after
-    let start = c.start.saturating_sub(4);
+    // three chars, then the anchor (`7Q~`/`8Q~`), then 31-34 chars
+    let start = c.start.saturating_sub(3);
     let Some(head) = h.get(start..c.start) else {
         return;
     };
-    if head.len() != 4
-        || !head.iter().copied().all(body)
-        || !head.get(3).is_some_and(u8::is_ascii_digit)
-    {
+    if head.len() != 3 || !head.iter().copied().all(body) {
         return;
     }
     if lexer::prev(h, start).is_some_and(body) {

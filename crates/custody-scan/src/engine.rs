@@ -74,18 +74,19 @@ impl Default for Scanner {
     }
 }
 
-/// Every position where `fragment` occurs in `anchor` (exactly, or ignoring ASCII
-/// case for a case-insensitive anchor).
-fn fragment_offsets(anchor: &str, fragment: &str, case_sensitive: bool) -> Vec<usize> {
-    let (a, f) = (anchor.as_bytes(), fragment.as_bytes());
+/// Every position where the (lower-case) `fragment` occurs in the lower-cased anchor.
+fn fragment_offsets(anchor: &str, fragment: &str) -> Vec<usize> {
+    let lower = anchor.to_ascii_lowercase();
+    let (a, f) = (lower.as_bytes(), fragment.as_bytes());
     (0..=a.len().saturating_sub(f.len()))
-        .filter(|&k| {
-            a.get(k..k.saturating_add(f.len())).is_some_and(|w| {
-                if case_sensitive { w == f } else { w.eq_ignore_ascii_case(f) }
-            })
-        })
+        .filter(|&k| a.get(k..k.saturating_add(f.len())) == Some(f))
         .collect()
 }
+
+/// Bytes lower-cased and searched at a time (the copy stays in cache).
+const BLOCK: usize = 64 * 1024;
+/// Overlap between blocks: at least the longest fragment minus one.
+const OVERLAP: usize = 32;
 
 impl Scanner {
     /// Compiles the default catalogue.
@@ -111,7 +112,7 @@ impl Scanner {
             .map(|fragment| {
                 let mut hits = Vec::new();
                 for (id, (anchor, cs, rules)) in anchors.iter().enumerate() {
-                    for offset in fragment_offsets(anchor, fragment, *cs) {
+                    for offset in fragment_offsets(anchor, fragment) {
                         hits.push(AnchorHit { anchor, offset, case_sensitive: *cs, id, rules: rules.clone() });
                     }
                 }
@@ -120,7 +121,6 @@ impl Scanner {
             .collect();
         let packed = aho_corasick::packed::Config::new()
             .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
-            .heuristic_pattern_limits(false)
             .builder()
             .extend(FRAGMENTS.iter())
             .build();
@@ -210,17 +210,37 @@ impl Scanner {
                 }
             }
         };
-        match &self.finder {
-            Finder::Packed(searcher) => {
-                for m in searcher.find_iter(haystack) {
-                    on_hit(m.pattern().as_usize(), m.start());
+        // One pass: each block is ASCII-lower-cased into a reused buffer and searched
+        // once for all fragments.
+        let mut lower: Vec<u8> = Vec::with_capacity(haystack.len().min(BLOCK.saturating_add(OVERLAP)));
+        let mut block_start = 0usize;
+        while block_start < haystack.len() {
+            let core_end = block_start.saturating_add(BLOCK).min(haystack.len());
+            let end = core_end.saturating_add(OVERLAP).min(haystack.len());
+            lower.clear();
+            lower.extend_from_slice(haystack.get(block_start..end).unwrap_or_default());
+            lower.make_ascii_lowercase();
+            let mut visit = |pattern: usize, start: usize| {
+                let at = block_start.saturating_add(start);
+                (at < core_end).then(|| on_hit(pattern, at)).is_some()
+            };
+            match &self.finder {
+                Finder::Packed(searcher) => {
+                    for m in searcher.find_iter(&lower) {
+                        if !visit(m.pattern().as_usize(), m.start()) {
+                            break;
+                        }
+                    }
+                }
+                Finder::Automaton(automaton) => {
+                    for m in automaton.find_iter(&lower) {
+                        if !visit(m.pattern().as_usize(), m.start()) {
+                            break;
+                        }
+                    }
                 }
             }
-            Finder::Automaton(automaton) => {
-                for m in automaton.find_iter(haystack) {
-                    on_hit(m.pattern().as_usize(), m.start());
-                }
-            }
+            block_start = core_end;
         }
         out.retain(|m| m.span.start < m.span.end && m.span.end <= haystack.len());
         out
@@ -296,4 +316,79 @@ pub(crate) fn resolve(mut matches: Vec<Match>) -> Vec<Match> {
         out.push(m);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scanner_builds() {
+        let scanner = Scanner::new();
+        assert_eq!(scanner.rules().len(), crate::catalogue::N);
+        assert!(!scanner.rules_version().is_empty());
+    }
+
+    #[test]
+    fn specs_align_with_rules() {
+        for (rule, spec) in RULES.iter().zip(SPECS.iter()) {
+            assert_eq!(rule.id, spec.id);
+        }
+        let mut ids: Vec<&str> = RULES.iter().map(|r| r.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), RULES.len(), "duplicate rule id");
+    }
+
+    /// Every anchor is reachable: its lower-case form (the prefilter runs over
+    /// lower-cased input) contains a fragment registered for it; fragments are
+    /// lower-case, at least 3 bytes, at most 64, and fit in the block overlap.
+    #[test]
+    fn every_anchor_is_covered_by_a_fragment() {
+        let scanner = Scanner::new();
+        for spec in &SPECS {
+            for anchor in spec.anchors {
+                for form in [anchor.to_ascii_lowercase()] {
+                    let hay = format!("  {form}  ");
+                    let covered = FRAGMENTS.iter().enumerate().any(|(i, f)| {
+                        form.contains(f)
+                            && scanner.fragment_anchors[i].iter().any(|h| h.anchor == *anchor)
+                    });
+                    assert!(covered, "anchor {anchor:?} of {} not covered in form {hay:?}", spec.id);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fragments_fit_teddy() {
+        assert!(FRAGMENTS.len() <= 64);
+        for f in FRAGMENTS {
+            assert!(f.len() >= 3 && f.len() <= OVERLAP.saturating_add(1), "{f}");
+            assert_eq!(*f, f.to_ascii_lowercase());
+        }
+        assert!(matches!(Scanner::new().finder, Finder::Packed(_)) || !cfg!(target_arch = "x86_64"));
+    }
+
+    #[test]
+    fn anchors_across_block_boundaries_are_found() {
+        let scanner = Scanner::new();
+        for shift in [0usize, 1, 5, 10, 19, 20, 31, 40] {
+            let mut hay = vec![b' '; BLOCK.saturating_sub(shift)];
+            hay.extend_from_slice(b"key AKIAIOSFODNN7EXAMPLE end");
+            let found = scanner.scan(&hay);
+            assert_eq!(found.len(), 1, "shift {shift}");
+            assert_eq!(found[0].rule.id, "aws-access-key-id");
+        }
+    }
+
+    #[test]
+    fn resolve_merges_overlaps_keeping_the_better_rule() {
+        let jwt = crate::catalogue::rule("jwt").unwrap();
+        let bearer = crate::catalogue::rule("auth-bearer").unwrap();
+        let out = resolve(vec![Match { rule: bearer, span: 5..20 }, Match { rule: jwt, span: 5..20 }, Match { rule: bearer, span: 30..31 }]);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].rule.id, "jwt");
+        assert_eq!(out[0].span, 5..20);
+    }
 }

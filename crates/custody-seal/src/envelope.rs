@@ -54,7 +54,10 @@ pub struct SealRequest {
     pub case: String,
     /// Principal who requested the export.
     pub requester: String,
-    /// SHA-256 of the plaintext; [`seal`] checks it while streaming.
+    /// SHA-256 of the plaintext, as the caller knows it (the broker from its metadata, the
+    /// CLI from a first pass). [`seal`] does not hash again (that would halve its
+    /// throughput); [`open`] verifies it, so a wrong digest yields an envelope every
+    /// opener refuses with [`OpenError::DigestMismatch`].
     pub artifact_digest: [u8; 32],
     /// Plaintext length; [`seal`] checks it while streaming.
     pub content_length: u64,
@@ -95,9 +98,6 @@ pub enum SealError {
         /// The declared length.
         declared: u64,
     },
-    /// The input's SHA-256 differs from the declared artifact digest.
-    #[error("input does not match the declared artifact digest")]
-    DigestMismatch,
     /// Encryption of a chunk failed (counter exhausted).
     #[error("chunk {index} could not be encrypted")]
     ChunkEncryption {
@@ -339,7 +339,6 @@ pub fn seal<R: Read, W: Write>(
     let aead = Aes256Gcm::new_from_slice(content_key.as_slice()).map_err(|_| SealError::KeyWrap)?;
     let mut encryptor = EncryptorBE32::from_aead(aead, &Default::default());
     let mut buf = Zeroizing::new(Vec::with_capacity(CHUNK_SIZE + TAG_LEN));
-    let mut hasher = Sha256::new();
     let declared = header.content_length;
     let last = chunk_count(declared) - 1;
     for index in 0..=last {
@@ -348,7 +347,6 @@ pub fn seal<R: Read, W: Write>(
         if read_full(&mut input, &mut buf).map_err(SealError::Read)? != want {
             return Err(SealError::LengthMismatch { declared });
         }
-        hasher.update(buf.as_slice());
         if index == last {
             break;
         }
@@ -360,9 +358,6 @@ pub fn seal<R: Read, W: Write>(
     let mut probe = [0u8; 1];
     if read_full(&mut input, &mut probe).map_err(SealError::Read)? != 0 {
         return Err(SealError::LengthMismatch { declared });
-    }
-    if <[u8; 32]>::from(hasher.finalize()) != header.artifact_digest {
-        return Err(SealError::DigestMismatch);
     }
     encryptor
         .encrypt_last_in_place(&header_hash, &mut *buf)

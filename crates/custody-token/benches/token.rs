@@ -125,6 +125,20 @@ fn bench_tokens(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    // The floor: one raw Ed25519 strict verification on this machine.
+    let raw_key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let message = [42_u8; 300];
+    let signature = ed25519_dalek::Signer::sign(&raw_key, &message);
+    let raw_public = raw_key.verifying_key();
+    group.bench_function("ed25519_verify_strict_raw", |b| {
+        b.iter(|| {
+            black_box(
+                raw_public
+                    .verify_strict(black_box(&message), &signature)
+                    .is_ok(),
+            )
+        })
+    });
     group.finish();
 }
 

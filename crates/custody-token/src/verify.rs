@@ -79,10 +79,13 @@ pub enum VerifyError {
         kind: SubjectKind,
     },
     /// The request comes from another network context than the token's.
-    #[error("request network context differs from the token's{}", if *ends_session { "; the session must end" } else { "" })]
+    #[error("request network context differs from the token's{}", if session_to_end.is_some() { "; the session must end" } else { "" })]
     NetworkContextMismatch {
-        /// Whether the class ends its session on a change of network (admin, agent).
-        ends_session: bool,
+        /// For admin and agent tokens, the session (`sid`, an opaque id, not a
+        /// credential) that the caller must now revoke (`SubjectKind::Session`): a change
+        /// of network ends those sessions, whether the holder moved or a captured token
+        /// is being replayed elsewhere (both are hijack signals, §9).
+        session_to_end: Option<String>,
     },
     /// No proof, or a proof that is not a compact JWS with a valid embedded JWK.
     #[error("DPoP proof is missing or malformed")]
@@ -492,7 +495,9 @@ impl Verifier {
         if request.network != &claims.net {
             let ends_session = claims.cls.network_change_ends_session();
             if ends_session || self.config.network_policy == NetworkPolicy::Strict {
-                return Err(VerifyError::NetworkContextMismatch { ends_session });
+                return Err(VerifyError::NetworkContextMismatch {
+                    session_to_end: ends_session.then(|| claims.sid.clone()),
+                });
             }
         }
         let ath = b64_encode(&digest);

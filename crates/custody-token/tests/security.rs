@@ -183,7 +183,7 @@ fn token_from_another_network_context_is_refused_under_strict_policy() {
             (
                 false,
                 Err(VerifyError::NetworkContextMismatch {
-                    ends_session: false,
+                    session_to_end: None,
                 }),
             ) => {}
             (_, other) => panic!("{policy:?}: unexpected {other:?}"),
@@ -193,10 +193,32 @@ fn token_from_another_network_context_is_refused_under_strict_policy() {
             let client = fx.client(class, "human", "acme", "asn:64500");
             let token = client.issued.access_token.expose_secret().to_owned();
             let proof = fx.proof(&client.key, "GET", URL, &token);
+            let err = fx
+                .verify(class, "GET", URL, &token, &proof, &elsewhere)
+                .unwrap_err();
             assert_eq!(
-                fx.verify(class, "GET", URL, &token, &proof, &elsewhere)
-                    .unwrap_err(),
-                VerifyError::NetworkContextMismatch { ends_session: true }
+                err,
+                VerifyError::NetworkContextMismatch {
+                    session_to_end: Some(client.issued.claims.sid.clone())
+                }
+            );
+            // Ending it (as the server does on this error) refuses the token everywhere,
+            // even back on its own network.
+            let VerifyError::NetworkContextMismatch {
+                session_to_end: Some(sid),
+            } = err
+            else {
+                unreachable!()
+            };
+            fx.authority
+                .revoke(custody_token::SubjectKind::Session, &sid, fx.now)
+                .unwrap();
+            fx.sync();
+            assert_eq!(
+                fx.legit(&client, class).unwrap_err(),
+                VerifyError::Revoked {
+                    kind: custody_token::SubjectKind::Session
+                }
             );
         }
     }
@@ -972,4 +994,146 @@ fn no_secret_appears_in_debug_or_errors() {
             "signature prefix leaked in: {text}"
         );
     }
+}
+
+#[test]
+fn signature_cache_never_accepts_a_different_token() {
+    let mut fx = Fixture::new(17);
+    let client = fx.client(TokenClass::CustomerAdmin, "alice", "acme", "asn:64500");
+    // First use caches the signature check.
+    fx.legit(&client, TokenClass::CustomerAdmin).unwrap();
+    let token = client.issued.access_token.expose_secret().to_owned();
+    // Same signature, other claims: a different text, so a cache miss and a full check.
+    let (header, mut claims) = decode_parts(&token);
+    claims["tenant"] = "victim-tenant".into();
+    let signature = token.rsplit('.').next().unwrap();
+    let spliced = format!(
+        "{}.{}.{signature}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let proof = fx.proof(&client.key, "GET", URL, &spliced);
+    assert_eq!(
+        fx.verify(
+            TokenClass::CustomerAdmin,
+            "GET",
+            URL,
+            &spliced,
+            &proof,
+            &client.network
+        )
+        .unwrap_err(),
+        VerifyError::BadSignature
+    );
+    // A cached token still goes through every other check (here: class and expiry).
+    assert!(matches!(
+        fx.legit(&client, TokenClass::SupportAgent),
+        Err(VerifyError::WrongClass { .. })
+    ));
+    fx.now = Timestamp::from_unix_secs(client.issued.claims.exp);
+    fx.verifier.confirm_revocations(0, fx.now).unwrap();
+    assert_eq!(
+        fx.legit(&client, TokenClass::CustomerAdmin).unwrap_err(),
+        VerifyError::Expired
+    );
+}
+
+#[test]
+fn concurrent_use_of_one_refresh_token_leaves_one_winner_and_kills_the_family() {
+    let mut fx = Fixture::new(18);
+    let client = fx.client(TokenClass::SupportAgent, "bob", "acme", "asn:64500");
+    let url = "https://custody.example/token";
+    let nonce = fx.nonces.issue(fx.now).unwrap();
+    let mut proofs = Vec::new();
+    for _ in 0..2 {
+        let text = create_proof(
+            &client.key,
+            &ProofRequest {
+                method: "POST",
+                url,
+                access_token: None,
+                nonce: Some(&nonce),
+            },
+            fx.now,
+            &mut fx.rng,
+        )
+        .unwrap();
+        let expectation = custody_token::ProofExpectation {
+            method: "POST",
+            url,
+            access_token_hash: None,
+            require_nonce: true,
+            jkt: None,
+        };
+        proofs.push(
+            fx.verifier
+                .proofs()
+                .verify(&text, &expectation, fx.now)
+                .unwrap(),
+        );
+    }
+    let refresh = client.issued.refresh_token.clone().unwrap();
+    let outcomes: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = proofs
+            .iter()
+            .enumerate()
+            .map(|(index, proof)| {
+                let (authority, refresh, network, now) =
+                    (&fx.authority, &refresh, &client.network, fx.now);
+                scope.spawn(move || {
+                    let mut rng =
+                        <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::seed_from_u64(
+                            index as u64,
+                        );
+                    authority.refresh(refresh.expose_secret(), proof, network, now, &mut rng)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let winners: Vec<_> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "{outcomes:?}");
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| matches!(o, Err(RefreshError::Reused { .. })))
+            .count(),
+        1
+    );
+    // The winner's new refresh token is dead too: the family was revoked.
+    let next = winners[0].refresh_token.clone().unwrap();
+    let text = create_proof(
+        &client.key,
+        &ProofRequest {
+            method: "POST",
+            url,
+            access_token: None,
+            nonce: Some(&nonce),
+        },
+        fx.now,
+        &mut fx.rng,
+    )
+    .unwrap();
+    let expectation = custody_token::ProofExpectation {
+        method: "POST",
+        url,
+        access_token_hash: None,
+        require_nonce: true,
+        jkt: None,
+    };
+    let proof = fx
+        .verifier
+        .proofs()
+        .verify(&text, &expectation, fx.now)
+        .unwrap();
+    assert!(matches!(
+        fx.authority.refresh(
+            next.expose_secret(),
+            &proof,
+            &client.network,
+            fx.now,
+            &mut fx.rng
+        ),
+        Err(RefreshError::FamilyRevoked)
+    ));
 }

@@ -95,11 +95,10 @@ fn entry(rng: &mut Rng, i: u64, session: &str, bearer: &str) -> String {
             )),
             "",
         ),
-        _ => (
-            "application/json",
-            escape(&json_body(rng, 12 + rng.below(12) as usize)),
-            "",
-        ),
+        _ => {
+            let items = 12 + rng.below(12) as usize;
+            ("application/json", escape(&json_body(rng, items)), "")
+        }
     };
     let size = text.len();
     format!(

@@ -104,6 +104,14 @@ pub fn benign_text(seed: u64, size: usize) -> String {
     out
 }
 
+const LOG_WORDS: &[&str] = &[
+    "the", "request", "failed", "after", "retry", "user", "clicked", "button", "page", "loaded", "worker",
+    "started", "job", "queue", "drained", "cache", "miss", "hit", "upstream", "latency", "error", "warning",
+    "debug", "connection", "reset", "by", "peer", "timeout", "while", "reading", "response", "from", "server",
+    "value", "link", "sent", "pending", "checkout", "order", "shipped", "invoice", "report", "generated",
+    "disk", "usage", "at", "percent", "memory", "pressure", "normal", "scheduler", "tick", "node", "healthy",
+];
+
 /// About `size` bytes of prose-like log text with few anchors (the "few matches"
 /// throughput corpus) and one planted credential per `plant_every` bytes.
 pub fn sparse_text(seed: u64, size: usize, plant_every: usize) -> String {
@@ -113,7 +121,7 @@ pub fn sparse_text(seed: u64, size: usize, plant_every: usize) -> String {
     while out.len() < size {
         out.push_str(&format!("2024-05-0{} 12:{:02}:{:02} INFO ", 1 + rng.below(9), rng.below(60), rng.below(60)));
         for _ in 0..(6 + rng.below(14)) {
-            out.push_str(rng.pick(WORDS));
+            out.push_str(rng.pick(LOG_WORDS));
             out.push(' ');
         }
         if rng.below(8) == 0 {
