@@ -56,6 +56,19 @@ versions() {
     echo "custody $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo '+dirty')"
 }
 
+declare -A secs_per_mb=()
+# too_slow NAME MB -> true when NAME's previous rate projects past TOOL_TIMEOUT
+too_slow() {
+    local rate=${secs_per_mb[$1]:-}
+    [ -n "$rate" ] && python3 -c "import sys;sys.exit(0 if float(sys.argv[1])*float(sys.argv[2])>float(sys.argv[3]) else 1)" "$rate" "$2" "$TOOL_TIMEOUT"
+}
+skip_row() { # NAME ROLE INPUT MB
+    record "$1" "$2" "$3" "$4" "" "skipped: projected past ${TOOL_TIMEOUT}s from the smaller input" null "$4" 0 "" ""
+}
+note_rate() { # NAME MB
+    secs_per_mb[$1]=$(python3 -c "import sys;print(float(sys.argv[1])/float(sys.argv[2]))" "$wall" "$2")
+}
+
 results=$WORK/results.jsonl
 : >"$results"
 
@@ -95,7 +108,12 @@ PY
 scanner() { # NAME SIZE_LABEL SIZE_MB PLANTED BENIGN PLANTS -- CMD-PREFIX (file appended)
     local name=$1 label=$2 mb=$3 planted=$4 benign=$5 plants=$6
     shift 7
+    if too_slow "$name" "$mb"; then
+        skip_row "$name" scanner "planted HAR $label" "$mb"
+        return
+    fi
     timed "$name-$label" "$WORK/$name-$label.out" "$@" "$planted"
+    note_rate "$name" "$mb"
     local prc=$rc pwall=$wall prss=$rss failed="" recall=""
     if [ ! -s "$WORK/$name-$label.out" ] && [ "$prc" -ne 0 ] && [ "$prc" -ne 1 ]; then
         failed="exit $prc: $(tail -n 1 "$WORK/$name-$label.stderr" | cut -c1-80 | tr '|' '/')"
@@ -112,8 +130,13 @@ scanner() { # NAME SIZE_LABEL SIZE_MB PLANTED BENIGN PLANTS -- CMD-PREFIX (file 
 sanitizer() { # NAME SIZE_LABEL SIZE_MB INPUT PLANTS OUT -- CMD...
     local name=$1 label=$2 mb=$3 input=$4 plants=$5 out=$6
     shift 7
+    if too_slow "$name" "$mb"; then
+        skip_row "$name" sanitizer "$input" "$mb"
+        return
+    fi
     rm -f "$out"
     timed "$name-$label" "$WORK/$name-$label.stdout" "$@"
+    note_rate "$name" "$mb"
     local failed="" recall=""
     [ "$out" = "-" ] && out=$WORK/$name-$label.stdout
     if [ "$rc" -ne 0 ] || [ ! -s "$out" ] || ! python3 -c "import json,sys;json.load(open(sys.argv[1]))" "$out" 2>/dev/null; then
@@ -124,8 +147,11 @@ sanitizer() { # NAME SIZE_LABEL SIZE_MB INPUT PLANTS OUT -- CMD...
     record "$name" sanitizer "$input" "$mb" "$recall" "$failed" null "$mb" "$rc" "$wall" "$rss"
 }
 
+# detect-secrets ignores files outside its working directory: run every tool
+# from $WORK on relative paths.
+cd "$WORK"
 for size in "${SIZES[@]}"; do
-    planted=$WORK/planted-$size.har plants=$WORK/plants-$size.json benign=$WORK/benign-$size.har
+    planted=planted-$size.har plants=$WORK/plants-$size.json benign=benign-$size.har
     [ -s "$planted" ] || "$corpus" planted-har --seed 1 --size "$size" -o "$planted" --plants "$plants"
     [ -s "$benign" ] || "$corpus" benign-har --seed 2 --size "$size" -o "$benign"
     mb=$(python3 -c "import os,sys;print(os.path.getsize(sys.argv[1])/1e6)" "$planted")
@@ -143,9 +169,9 @@ for size in "${SIZES[@]}"; do
         "$VENV/bin/har-capture" sanitize "$planted" --output "$WORK/har-capture-$size.har" --max-size 0 --patterns base
     sanitizer har-sanitizer "$size" "$mb" "planted HAR $size" "$plants" - -- \
         "$NPM_PREFIX/node_modules/.bin/har-sanitizer" "$planted"
-    compat=$WORK/planted-$size.compat.har
+    compat=planted-$size.compat.har
     [ -s "$compat" ] || python3 "$here/score.py" har-sanitizer-compat "$planted" "$compat" >/dev/null
-    sanitizer har-sanitizer "$size-compat" "$mb" "planted HAR $size, base64 JSON bodies relabelled" "$plants" - -- \
+    sanitizer har-sanitizer-relabelled "$size" "$mb" "planted HAR $size, base64 JSON bodies relabelled" "$plants" - -- \
         "$NPM_PREFIX/node_modules/.bin/har-sanitizer" "$compat"
 done
 
@@ -160,6 +186,18 @@ done
     echo "Scanners are scored by the lines (or JSON pointers) they report; sanitizers by the planted values that can no longer be found in their output in any encoding."
     echo
     python3 "$here/score.py" compare-md "$results"
+    echo
+    cat <<'NOTES'
+Notes on method:
+
+- Scanners get credit for a plant when they report any line (or JSON pointer) on which the value sits. The corpus is pretty-printed like a browser export, one JSON member per line, which is the most favourable layout for line-oriented tools.
+- A sanitizer gets credit for a plant only when the value can no longer be found in its output raw, percent-encoded, JSON-escaped or inside base64 at any alignment (`custody-corpus remaining`). A failed run (non-zero exit or no valid HAR output) gets no recall figure.
+- har-sanitizer 2.0.0 exits 1 with a JSON.parse SyntaxError on a response whose JSON body is base64-encoded (`content.encoding: "base64"`), which Chrome writes routinely, and then writes nothing. The *relabelled* row measures its recall on a copy where those bodies are relabelled `application/octet-stream`; nothing else changes.
+- har-capture is run as `har-capture sanitize FILE --output OUT --max-size 0 --patterns base` (`--patterns` is required; its default size cap is 100 MB).
+- False findings are counted by running each scanner on `benign-har --seed 2` of the same size, which holds no credential at all.
+- A tool whose time on the previous (smaller) input, scaled linearly, exceeds `TOOL_TIMEOUT` (default 1800 s) is not run on the larger one and is marked *skipped*.
+- Raw tool outputs stay in `$WORK` (default /var/tmp/custody-compare): some tools print the planted values. Never commit them.
+NOTES
 } >"$root/docs/bench/compare.md.new"
 mv "$root/docs/bench/compare.md.new" "$root/docs/bench/compare.md"
 echo "wrote docs/bench/compare.md" >&2

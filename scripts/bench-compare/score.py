@@ -79,7 +79,7 @@ def compare_md(path):
     print("| tool | role | input | wall s | MB/s | peak RSS MB | exit | recall (caught / planted) | false findings on benign (per 10 MB) |")
     print("| --- | --- | --- | ---: | ---: | ---: | ---: | --- | --- |")
     for r in runs:
-        mbps = f"{r['size_mb'] / r['wall_s']:.1f}" if r.get("wall_s") else "-"
+        mbps = f"{r['size_mb'] / r['wall_s']:.2f}" if r.get("wall_s") else "-"
         rss = f"{r['max_rss_mb']:.0f}" if r.get("max_rss_mb") is not None else "-"
         wall = f"{r['wall_s']:.1f}" if r.get("wall_s") is not None else "-"
         if r.get("failed"):
@@ -89,7 +89,10 @@ def compare_md(path):
             recall = f"{t['caught']} / {t['planted']} ({100 * t['caught'] / max(t['planted'], 1):.1f}%)"
         fp = r.get("benign_findings")
         fp_s = "-" if fp is None else f"{fp} ({fp / r['benign_mb'] * 10:.1f})"
-        print(f"| {r['tool']} | {r['role']} | {r['input']} | {wall} | {mbps} | {rss} | {r['exit']} | {recall} | {fp_s} |")
+        exit_s = r["exit"]
+        if r.get("failed", "").startswith("skipped"):
+            fp_s = exit_s = "-"
+        print(f"| {r['tool']} | {r['role']} | {r['input']} | {wall} | {mbps} | {rss} | {exit_s} | {recall} | {fp_s} |")
     # Per-kind recall for the smallest input, one column per tool.
     small = min((r["size_mb"] for r in runs), default=None)
     per = [r for r in runs if r["size_mb"] == small and not r.get("failed")]
@@ -97,7 +100,7 @@ def compare_md(path):
         return
     kinds = sorted({k for r in per for k in r["recall"]["by_kind"]})
     print()
-    print(f"Per-kind recall on the {small:g} MB planted HAR (caught / planted):")
+    print(f"Per-kind recall on the {small:.1f} MB planted HAR (caught / planted):")
     print()
     print("| kind | " + " | ".join(r["tool"] for r in per) + " |")
     print("| --- |" + " --- |" * len(per))

@@ -52,40 +52,53 @@ fn records(n: u64) -> Vec<Vec<u8>> {
 /// only after its batch's fsync.
 fn appends(c: &mut Criterion) {
     let mut g = c.benchmark_group("append_durable");
-    g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(6));
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(6));
     for threads in [1usize, 16, 64, 256] {
-        let per_thread = if threads == 1 { 200 } else { 4096 / threads.min(64) * 2 };
+        let per_thread = if threads == 1 {
+            200
+        } else {
+            4096 / threads.min(64) * 2
+        };
         let total = (threads * per_thread) as u64;
         let batch = Arc::new(records(total));
         g.throughput(Throughput::Elements(total));
-        g.bench_with_input(BenchmarkId::from_parameter(threads), &threads, |b, &threads| {
-            let dir = bench_dir();
-            let log = Arc::new(open(dir.path()));
-            b.iter_custom(|iters| {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    std::thread::scope(|s| {
-                        for t in 0..threads {
-                            let log = Arc::clone(&log);
-                            let batch = Arc::clone(&batch);
-                            s.spawn(move || {
-                                for r in batch.iter().skip(t * per_thread).take(per_thread) {
-                                    black_box(log.append_record(r.clone()).unwrap());
-                                }
-                            });
-                        }
-                    });
-                }
-                start.elapsed()
-            });
-        });
+        g.bench_with_input(
+            BenchmarkId::from_parameter(threads),
+            &threads,
+            |b, &threads| {
+                let dir = bench_dir();
+                let log = Arc::new(open(dir.path()));
+                b.iter_custom(|iters| {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        std::thread::scope(|s| {
+                            for t in 0..threads {
+                                let log = Arc::clone(&log);
+                                let batch = Arc::clone(&batch);
+                                s.spawn(move || {
+                                    for r in batch.iter().skip(t * per_thread).take(per_thread) {
+                                        black_box(log.append_record(r.clone()).unwrap());
+                                    }
+                                });
+                            }
+                        });
+                    }
+                    start.elapsed()
+                });
+            },
+        );
     }
     g.finish();
 }
 
 /// Offline verification of a whole log directory (frames, tree, checkpoints).
 fn verify(c: &mut Criterion) {
-    let n: u64 = std::env::var("CUSTODY_BENCH_VERIFY_N").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
+    let n: u64 = std::env::var("CUSTODY_BENCH_VERIFY_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
     let dir = bench_dir();
     {
         let log = Arc::new(open(dir.path()));
@@ -109,13 +122,41 @@ fn verify(c: &mut Criterion) {
         ..VerifyOptions::default()
     };
     assert_eq!(verify_dir(dir.path(), &options).unwrap().records, n);
+    let bytes: u64 = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    // CPU cost, independent of how busy the shared machine is.
+    let (wall, cpu0) = (Instant::now(), cpu_seconds());
+    for _ in 0..3 {
+        black_box(verify_dir(dir.path(), &options).unwrap());
+    }
+    let (wall, cpu) = (wall.elapsed().as_secs_f64(), cpu_seconds() - cpu0);
+    eprintln!(
+        "verify of {n} events ({:.0} bytes/event on disk): wall {:.0} events/s, CPU {:.3} us/event (all threads) = {:.0} events per CPU-second",
+        bytes as f64 / n as f64,
+        3.0 * n as f64 / wall,
+        cpu * 1e6 / (3.0 * n as f64),
+        3.0 * n as f64 / cpu
+    );
     let mut g = c.benchmark_group("verify");
-    g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(8));
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(8));
     g.throughput(Throughput::Elements(n));
     g.bench_function(BenchmarkId::new("log_dir", n), |b| {
         b.iter(|| black_box(verify_dir(dir.path(), &options).unwrap()));
     });
     g.finish();
+}
+
+/// User + system CPU seconds of this process (all threads), from /proc (USER_HZ = 100).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let after = stat.rsplit(')').next().unwrap();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0
 }
 
 /// Proof generation on a 1,048,576-leaf tree.
@@ -128,7 +169,9 @@ fn proofs(c: &mut Criterion) {
     }
     eprintln!("tree of {n} leaves built in {:?}", build.elapsed());
     let mut g = c.benchmark_group("proof");
-    g.sample_size(50).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    g.sample_size(50)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
     let mut i = 12_345u64;
     g.bench_function("inclusion_1M", |b| {
         b.iter(|| {
@@ -142,7 +185,9 @@ fn proofs(c: &mut Criterion) {
             black_box(tree.consistency_proof(i, n - 3).unwrap())
         });
     });
-    g.bench_function("root_1M", |b| b.iter(|| black_box(tree.root_at(n - 3).unwrap())));
+    g.bench_function("root_1M", |b| {
+        b.iter(|| black_box(tree.root_at(n - 3).unwrap()))
+    });
     g.finish();
 }
 

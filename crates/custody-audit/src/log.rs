@@ -278,19 +278,32 @@ impl<S: LogStore> AuditLog<S> {
     /// # Errors
     /// [`AppendError`].
     pub fn append_record(&self, record: Vec<u8>) -> Result<u64, AppendError> {
-        if record.len() > MAX_RECORD {
-            return Err(AppendError::TooLarge(record.len()));
+        self.append_records(vec![record]).map(|r| r.start)
+    }
+
+    /// Appends several records with consecutive indices and returns their index
+    /// range once all are durable (they share the group commit of concurrent callers).
+    ///
+    /// # Errors
+    /// [`AppendError`]: none of the records may be considered logged.
+    pub fn append_records(
+        &self,
+        records: Vec<Vec<u8>>,
+    ) -> Result<std::ops::Range<u64>, AppendError> {
+        if let Some(big) = records.iter().find(|r| r.len() > MAX_RECORD) {
+            return Err(AppendError::TooLarge(big.len()));
         }
         let mut state = self.commit.lock().map_err(poisoned)?;
         if state.failed {
             return Err(AppendError::Poisoned);
         }
-        let ticket = state.next_ticket;
-        state.next_ticket += 1;
-        state.pending.push(record);
+        let first = state.next_ticket;
+        state.next_ticket += records.len() as u64;
+        let last = state.next_ticket;
+        state.pending.extend(records);
         loop {
-            if state.durable > ticket {
-                return Ok(ticket);
+            if state.durable >= last {
+                return Ok(first..last);
             }
             if state.failed {
                 return Err(AppendError::Poisoned);

@@ -455,7 +455,7 @@ impl SegmentStore {
             .open(&lock_path)
             .map_err(io_err("open", &lock_path))?;
         lock.try_lock().map_err(|_| StoreError::Locked)?;
-        let store = Self::open_inner(dir, options, false)?;
+        let store = Self::open_inner(dir, options, false, &mut |_, _| {})?;
         Ok(Self {
             _lock: Some(lock),
             ..store
@@ -468,13 +468,26 @@ impl SegmentStore {
     /// # Errors
     /// [`StoreError`] on I/O failure or a damaged frame.
     pub fn open_read_only(dir: &Path) -> Result<Self, StoreError> {
-        Self::open_inner(dir, SegmentOptions::default(), true)
+        Self::open_inner(dir, SegmentOptions::default(), true, &mut |_, _| {})
+    }
+
+    /// Like [`SegmentStore::open_read_only`], and hands every valid record to
+    /// `visit` during the opening scan (one pass over the data for verification).
+    ///
+    /// # Errors
+    /// [`StoreError`] on I/O failure or a damaged frame.
+    pub fn open_read_only_with(
+        dir: &Path,
+        visit: &mut dyn FnMut(u64, &[u8]),
+    ) -> Result<Self, StoreError> {
+        Self::open_inner(dir, SegmentOptions::default(), true, visit)
     }
 
     fn open_inner(
         dir: &Path,
         options: SegmentOptions,
         read_only: bool,
+        visit: &mut dyn FnMut(u64, &[u8]),
     ) -> Result<Self, StoreError> {
         let mut recovery = Recovery::default();
         let checkpoints = open_notes(
@@ -522,7 +535,7 @@ impl SegmentStore {
                 last && !read_only,
                 covered,
                 &mut recovery,
-                &mut |_, _| {},
+                visit,
             )?;
             if !last && scan.tail != Tail::Clean {
                 return Err(StoreError::Corrupt {

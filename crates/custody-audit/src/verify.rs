@@ -177,7 +177,11 @@ fn map_store(e: StoreError) -> VerifyError {
 /// # Errors
 /// [`VerifyError`] naming the first bad index where one can be named.
 pub fn verify_dir(dir: &Path, options: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
-    let store = SegmentStore::open_read_only(dir).map_err(map_store)?;
+    // One pass: frames are checked and leaves hashed (in parallel chunks) while opening.
+    let mut hasher = LeafHasher::new();
+    let store =
+        SegmentStore::open_read_only_with(dir, &mut |_, r| hasher.push(r)).map_err(map_store)?;
+    let tree = hasher.finish();
     let torn: u64 = store
         .recovery()
         .torn
@@ -185,7 +189,7 @@ pub fn verify_dir(dir: &Path, options: &VerifyOptions) -> Result<VerifyReport, V
         .filter(|(name, _)| name.ends_with(".seg"))
         .map(|(_, b)| *b)
         .sum();
-    let mut report = verify_store(&store, options)?;
+    let mut report = verify_with_tree(&store, tree, options)?;
     report.torn_bytes = torn;
     Ok(report)
 }
@@ -196,6 +200,89 @@ pub fn verify_dir(dir: &Path, options: &VerifyOptions) -> Result<VerifyReport, V
 /// [`VerifyError`].
 pub fn verify_store<S: LogStore>(
     store: &S,
+    options: &VerifyOptions,
+) -> Result<VerifyReport, VerifyError> {
+    let mut tree = MerkleTree::new();
+    store
+        .scan(0, store.len(), &mut |_, record| {
+            tree.push(leaf_hash(record));
+            true
+        })
+        .map_err(map_store)?;
+    verify_with_tree(store, tree, options)
+}
+
+/// Leaf hashing in chunks of about 8 MiB, each chunk split across the CPUs.
+struct LeafHasher {
+    tree: MerkleTree,
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+    threads: usize,
+}
+
+impl LeafHasher {
+    const CHUNK: usize = 8 << 20;
+
+    fn new() -> Self {
+        Self {
+            tree: MerkleTree::new(),
+            buf: Vec::with_capacity(Self::CHUNK + (1 << 20)),
+            ends: Vec::new(),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+        }
+    }
+
+    fn push(&mut self, record: &[u8]) {
+        self.buf.extend_from_slice(record);
+        self.ends.push(self.buf.len());
+        if self.buf.len() >= Self::CHUNK {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        let mut start = 0;
+        let records: Vec<&[u8]> = self
+            .ends
+            .iter()
+            .map(|&end| {
+                let r = self.buf.get(start..end).unwrap_or_default();
+                start = end;
+                r
+            })
+            .collect();
+        let per = records.len().div_ceil(self.threads).max(1);
+        let hashed: Vec<Vec<Hash>> = std::thread::scope(|s| {
+            let handles: Vec<_> = records
+                .chunks(per)
+                .map(|part| {
+                    s.spawn(move || part.iter().map(|r| leaf_hash(r)).collect::<Vec<Hash>>())
+                })
+                .collect();
+            // INVARIANT: leaf hashing cannot panic; a failed join yields no
+            // hashes, which makes the tree short and verification fail closed.
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        for h in hashed.into_iter().flatten() {
+            self.tree.push(h);
+        }
+        self.buf.clear();
+        self.ends.clear();
+    }
+
+    fn finish(mut self) -> MerkleTree {
+        self.flush();
+        self.tree
+    }
+}
+
+/// Verifies a store whose tree was already rebuilt from its records.
+fn verify_with_tree<S: LogStore>(
+    store: &S,
+    tree: MerkleTree,
     options: &VerifyOptions,
 ) -> Result<VerifyReport, VerifyError> {
     let records = store.key_records().map_err(map_store)?;
@@ -209,14 +296,6 @@ pub fn verify_store<S: LogStore>(
     };
     let chain = KeyChain::from_records(&records, origin.as_deref(), &options.anchors)?;
     let trusted = chain.keys();
-
-    let mut tree = MerkleTree::new();
-    store
-        .scan(0, store.len(), &mut |_, record| {
-            tree.push(leaf_hash(record));
-            true
-        })
-        .map_err(map_store)?;
     let present = tree.len();
 
     let mut prev: Option<(u64, Hash)> = None;

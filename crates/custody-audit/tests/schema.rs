@@ -13,7 +13,10 @@ use custody_audit::event::{Decision, EventKind, sample_event};
 use serde_json::{Value, json};
 
 fn validator() -> jsonschema::Validator {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/schemas/audit-event.schema.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/schemas/audit-event.schema.json"
+    );
     let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     jsonschema::draft202012::new(&schema).unwrap()
 }

@@ -1,6 +1,6 @@
 //! Zip archives of HAR, JSON and text artifacts, sanitized entry by entry.
 //!
-//! [`sanitize`] reads a zip through its central directory, checks every entry name
+//! [`crate::artifact::sanitize`] reads a zip through its central directory, checks every entry name
 //! (no absolute paths, no `..`, no NUL, no drive letters; names are kept as they are,
 //! so a name the detector flags refuses the archive rather than being rewritten),
 //! sanitizes each entry by the kind detected from its content (see

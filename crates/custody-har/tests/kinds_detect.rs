@@ -102,8 +102,10 @@ fn unreadable_content_is_refused_not_passed() {
 #[test]
 fn a_forced_kind_overrides_detection() {
     let token = opaque(3, 32);
-    let mut options = ArtifactOptions::default();
-    options.kind = Some(Kind::Text);
+    let mut options = ArtifactOptions {
+        kind: Some(Kind::Text),
+        ..ArtifactOptions::default()
+    };
     let (out, report) = run(har_with(&token).as_bytes(), &options).unwrap();
     assert_eq!(report.kind, Kind::Text);
     assert!(

@@ -1,9 +1,11 @@
-//! Quick throughput probe (one run per corpus, no statistics): `cargo run --release
-//! -p custody-scan --example probe`. Use the criterion bench for real figures.
+//! Quick throughput and false-positive probe (one run per corpus, no statistics):
+//! `cargo run --release -p custody-scan --example probe`. Use the criterion bench
+//! for real figures.
 
 #[path = "../tests/common/corpus.rs"]
 mod corpus;
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 fn main() {
@@ -15,8 +17,20 @@ fn main() {
     ];
     for (name, c) in &corpora {
         let t = Instant::now();
-        let n = scanner.scan(c.as_bytes()).len();
+        let found = scanner.scan(c.as_bytes());
         let d = t.elapsed();
-        println!("{name}: {n} matches, {:.0} MB/s", c.len() as f64 / d.as_secs_f64() / 1e6);
+        println!("{name}: {} matches, {:.0} MB/s", found.len(), c.len() as f64 / d.as_secs_f64() / 1e6);
+        let mut by: BTreeMap<&str, usize> = BTreeMap::new();
+        for m in &found {
+            let seen = by.entry(m.rule.id).or_default();
+            if *seen == 0 && std::env::var_os("PROBE_SHOW").is_some() {
+                // Shows context only: this probe runs on generated benign corpora.
+                let lo = m.span.start.saturating_sub(80);
+                let ctx = c.as_bytes().get(lo..m.span.end.min(lo + 200)).unwrap_or_default();
+                println!("   {} at {}: {}", m.rule.id, m.span.start, String::from_utf8_lossy(ctx));
+            }
+            *seen += 1;
+        }
+        println!("   {by:?}");
     }
 }

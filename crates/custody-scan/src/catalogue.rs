@@ -75,18 +75,17 @@ const fn def(
 use Class as C;
 use Confidence::{High, Low, Medium};
 
-/// The literals of the one prefilter pass (SIMD Teddy where available), run over an
-/// ASCII-lower-cased copy of each block of input, so every anchor is found in any
-/// letter case. Each anchor's lower-case form contains at least one fragment (a
-/// test checks it); a fragment hit is expanded to every anchor that contains it and
-/// checked there against the original bytes (exactly for case-sensitive anchors).
-/// At most 64 fragments, each of at least 3 bytes, so Teddy stays fast.
+/// The literals of the one prefilter pass (an ASCII-case-insensitive DFA), so every
+/// anchor is found in any letter case. Each anchor's lower-case form contains at
+/// least one fragment (a test checks it); a fragment hit is expanded to every anchor
+/// that contains it and checked there against the original bytes (exactly for
+/// case-sensitive anchors).
 pub(crate) static FRAGMENTS: &[&str] = &[
     // token prefixes and literal formats
     "eyj", "-----begin ", "putty-user-key-file-", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_",
-    "glpat-", "atbb", "atatt3", "xox", "hooks.slack.com/", "/api/webhooks/", ":aa", "k_live_", "k_test_",
+    "glpat-", "gldt-", "glrt-", "glptt-", "glsoat-", "atbb", "atatt3", "xox", "hooks.slack.com/", "/api/webhooks/", ":aa", "k_live_", "k_test_",
     "eaaa", "sq0", "akia", "asia", "aws4-hmac-sha256", "aiza", "ya29.", "1//0", "sig=",
-    "accountkey", "7q~", "8q~", "npm_", "pypi-ageichlwas5vcmc", "sg.", "sk-", "shp", "hvs.", "_v1_", "hf_",
+    "accountkey", "7q~", "8q~", "npm_", "pypi-ageichlwas5vcmc", "sg.", "sk-", "shp", "hvs.", "hvb.", "_v1_", "hf_",
     "dpop ", "://", "bearer ", "ssws ", "amz-signature=",
     // credential-bearing names
     "oken", "ssw", "pwd", "ecret", "ssion", "ssid", "uthoriz", "cookie", "srf", "pi_key", "pikey", "pi-key",
@@ -657,7 +656,7 @@ pub(crate) static SPECS: [Spec; N] = [
     ),
     prefix!(
         "gitlab-token",
-        ["glpat-"],
+        ["glpat-", "gldt-", "glrt-", "glptt-", "glsoat-"],
         b64url,
         20..=64,
         has_digit
@@ -1426,11 +1425,18 @@ fn header_value_after(c: &Cand<'_>, header: &str, out: &mut Vec<Match>) {
             .map(|v| v.span)
     } else {
         let j = lexer::skip_blanks(h, c.end);
+        // An unquoted header line ends at the line end, or at a JSON string's end
+        // or escape when the "line" sits inside a JSON string (HAR bodies).
         lexer::value_at(h, j, Syntax::Colon).map(|v| {
             if v.quoted {
                 v.span
             } else {
-                j..lexer::line_end(h, j)
+                let end = lexer::line_end(h, j);
+                let cut = h
+                    .get(j..end)
+                    .and_then(|line| memchr::memchr2(b'\\', b'"', line))
+                    .map_or(end, |p| j.saturating_add(p));
+                j..cut
             }
         })
     };

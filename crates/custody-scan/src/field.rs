@@ -196,6 +196,13 @@ fn is_trivial_value(v: &[u8]) -> bool {
 
 /// Reports one cookie `name=value`; `base` is the offset of `value` in the input.
 fn cookie_pair(scanner: &Scanner, name: &str, value: &str, base: usize, out: &mut Vec<Match>) {
+    // RFC 6265 cookie names are tokens; anything else is not a cookie pair.
+    let name = name.trim();
+    if name.is_empty()
+        || !name.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+    {
+        return;
+    }
     let mut v = value.trim();
     let mut start = base.saturating_add(value.len().saturating_sub(value.trim_start().len()));
     if v.len() >= 2 && v.starts_with('"') && v.ends_with('"') {

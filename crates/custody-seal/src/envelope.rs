@@ -264,6 +264,36 @@ fn read_full(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
+/// HPKE-seals the content key to `recipient` with the header's `info` and hash as `aad`;
+/// returns `enc` and the wrapped key. The ephemeral key comes from one 32-byte draw.
+fn wrap_content_key(
+    header: &Header,
+    header_hash: &[u8; 32],
+    recipient: &HpkePublicKey,
+    content_key: &[u8; 32],
+    entropy: &mut dyn Entropy,
+) -> Result<([u8; ENC_LEN], Vec<u8>), SealError> {
+    let mut hpke_rng = PreDrawn::new(draw32(entropy)?);
+    let pk = <X25519HkdfSha256 as Kem>::PublicKey::from_bytes(recipient.as_bytes())
+        .map_err(|_| SealError::KeyWrap)?;
+    let (encapped, wrapped) =
+        hpke::single_shot_seal_with_rng::<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256>(
+            &OpModeS::Base,
+            &pk,
+            &header.hpke_info(),
+            content_key,
+            header_hash,
+            &mut hpke_rng,
+        )
+        .map_err(|_| SealError::KeyWrap)?;
+    if hpke_rng.overdrawn() || wrapped.len() != WRAPPED_KEY_LEN {
+        return Err(SealError::KeyWrap);
+    }
+    let mut enc = [0u8; ENC_LEN];
+    encapped.write_exact(&mut enc);
+    Ok((enc, wrapped))
+}
+
 /// Seals `input` to the device key `recipient`, signs with the broker key `signer`, and
 /// writes the envelope to `output`. Returns the header written.
 ///
@@ -303,23 +333,7 @@ pub fn seal<R: Read, W: Write>(
     let header_hash = Header::hash_of_encoding(&encoded);
 
     let content_key = draw32(entropy)?;
-    let mut hpke_rng = PreDrawn::new(draw32(entropy)?);
-    let pk = <X25519HkdfSha256 as Kem>::PublicKey::from_bytes(recipient.as_bytes())
-        .map_err(|_| SealError::KeyWrap)?;
-    let (encapped, wrapped) =
-        hpke::single_shot_seal_with_rng::<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256>(
-            &OpModeS::Base,
-            &pk,
-            &header.hpke_info(),
-            content_key.as_slice(),
-            &header_hash,
-            &mut hpke_rng,
-        )
-        .map_err(|_| SealError::KeyWrap)?;
-    if hpke_rng.overdrawn() || wrapped.len() != WRAPPED_KEY_LEN {
-        return Err(SealError::KeyWrap);
-    }
-    let enc = encapped.to_bytes();
+    let (enc, wrapped) = wrap_content_key(&header, &header_hash, recipient, &content_key, entropy)?;
     let signature = signer.sign(&signed_message(&encoded, &enc, &wrapped));
 
     // INVARIANT: encoded.len() <= MAX_HEADER_LEN (six strings of <= 1 KiB + 202 bytes).

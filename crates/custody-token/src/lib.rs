@@ -44,6 +44,6 @@ pub use revocation::{
 pub use time::{Clock, SystemClock, Timestamp};
 pub use token::{AccessClaims, AccessToken, inspect};
 pub use verify::{
-    ProofExpectation, ProofVerifier, Request, VerifiedProof, VerifiedToken, Verifier,
-    VerifierConfig, VerifyError,
+    ProofAlgorithm, ProofExpectation, ProofVerifier, Request, VerifiedProof, VerifiedToken,
+    Verifier, VerifierConfig, VerifyError,
 };

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::class::TokenClass;
 use crate::dpop::{NonceValidator, PROOF_TYP, ProofClaims, normalize_htu};
-use crate::jose::{ALG_EDDSA, PublicJwk, Thumbprint, b64_encode, parse_compact, sha256};
+use crate::jose::{ALG_EDDSA, ALG_ES256, ProofJwk, Thumbprint, b64_encode, parse_compact, sha256};
 use crate::keys::KeySet;
 use crate::network::{NetworkContext, NetworkPolicy};
 use crate::replay::{ReplayCache, ReplayStatus};
@@ -147,11 +147,33 @@ pub struct VerifierConfig {
     /// Tolerance for an access token's `iat` ahead of now (default 2 s, clock drift
     /// between authority and node).
     pub clock_leeway: Duration,
+    /// Algorithms accepted for DPoP proofs (default EdDSA and ES256). Access tokens
+    /// are always EdDSA.
+    pub proof_algorithms: Vec<ProofAlgorithm>,
+}
+
+/// A JWS algorithm a DPoP proof may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProofAlgorithm {
+    /// EdDSA over Ed25519.
+    EdDsa,
+    /// ECDSA over P-256 with SHA-256.
+    Es256,
+}
+
+impl ProofAlgorithm {
+    /// The JWS `alg` name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ProofAlgorithm::EdDsa => ALG_EDDSA,
+            ProofAlgorithm::Es256 => ALG_ES256,
+        }
+    }
 }
 
 impl VerifierConfig {
     /// Defaults: strict network policy, tau_max 1 s, proof age 60 s, future skew 10 s,
-    /// clock leeway 2 s.
+    /// clock leeway 2 s, proofs in EdDSA or ES256.
     pub fn new(issuer: impl Into<String>) -> Self {
         Self {
             issuer: issuer.into(),
@@ -160,6 +182,7 @@ impl VerifierConfig {
             proof_max_age: Duration::from_secs(60),
             proof_max_future: Duration::from_secs(10),
             clock_leeway: Duration::from_secs(2),
+            proof_algorithms: vec![ProofAlgorithm::EdDsa, ProofAlgorithm::Es256],
         }
     }
 }
@@ -201,6 +224,7 @@ impl VerifiedProof {
 
 /// Checks DPoP proofs (RFC 9449 §4.3) and remembers their ids.
 pub struct ProofVerifier {
+    algorithms: Vec<ProofAlgorithm>,
     max_age: Duration,
     max_future: Duration,
     replay: Arc<dyn ReplayCache>,
@@ -224,6 +248,7 @@ impl ProofVerifier {
         nonces: Arc<dyn NonceValidator>,
     ) -> Self {
         Self {
+            algorithms: config.proof_algorithms.clone(),
             max_age: config.proof_max_age,
             max_future: config.proof_max_future,
             replay,
@@ -239,12 +264,44 @@ impl ProofVerifier {
         expected: &ProofExpectation<'_>,
         now: Timestamp,
     ) -> Result<VerifiedProof, VerifyError> {
+        let (jkt, claims) = self.check_signed(proof, expected.jkt)?;
+        self.check_request(&claims, expected, now)?;
+        // Last, so that a proof refused for another reason does not burn its id.
+        let mut id_input = jkt.as_str().as_bytes().to_vec();
+        id_input.push(b'.');
+        id_input.extend_from_slice(claims.jti.as_bytes());
+        let expires_at = Timestamp::from_unix_secs(claims.iat)
+            .saturating_add(self.max_age)
+            .saturating_add(self.max_future);
+        match self
+            .replay
+            .check_and_insert(&sha256(&id_input), expires_at, now)
+        {
+            Ok(ReplayStatus::Fresh) => Ok(VerifiedProof {
+                jkt,
+                iat: claims.iat,
+            }),
+            Ok(ReplayStatus::Replayed) => Err(VerifyError::ProofReplayed),
+            Err(_) => Err(VerifyError::ReplayCacheUnavailable),
+        }
+    }
+
+    /// Header, key, binding and signature; returns the key thumbprint and the claims.
+    fn check_signed(
+        &self,
+        proof: &str,
+        bound: Option<&Thumbprint>,
+    ) -> Result<(Thumbprint, ProofClaims), VerifyError> {
         let compact = parse_compact(proof).ok_or(VerifyError::ProofMalformed)?;
         let header = &compact.header;
         if header.typ.as_deref() != Some(PROOF_TYP) {
             return Err(VerifyError::ProofWrongType);
         }
-        if header.alg != ALG_EDDSA {
+        if !self
+            .algorithms
+            .iter()
+            .any(|allowed| allowed.as_str() == header.alg)
+        {
             return Err(VerifyError::ProofAlgorithmNotAllowed);
         }
         if header.crit.is_some() || header.kid.is_some() {
@@ -253,10 +310,15 @@ impl ProofVerifier {
         let jwk = header
             .jwk
             .as_ref()
-            .and_then(|value| PublicJwk::from_json(value).ok())
+            .and_then(|value| ProofJwk::from_json(value).ok())
             .ok_or(VerifyError::ProofMalformed)?;
+        // INVARIANT: the key type fixes the algorithm; a header naming another one
+        // (e.g. EdDSA over an EC key) is key confusion.
+        if jwk.algorithm() != header.alg {
+            return Err(VerifyError::ProofAlgorithmNotAllowed);
+        }
         let jkt = jwk.thumbprint();
-        if expected.jkt.is_some_and(|bound| bound != &jkt) {
+        if bound.is_some_and(|bound| bound != &jkt) {
             return Err(VerifyError::ProofKeyMismatch);
         }
         if !jwk.verify(compact.signing_input.as_bytes(), &compact.signature) {
@@ -267,6 +329,16 @@ impl ProofVerifier {
         if claims.jti.len() < 16 || claims.jti.len() > 128 {
             return Err(VerifyError::ProofMalformed);
         }
+        Ok((jkt, claims))
+    }
+
+    /// Method, URL, time window, `ath` and nonce.
+    fn check_request(
+        &self,
+        claims: &ProofClaims,
+        expected: &ProofExpectation<'_>,
+        now: Timestamp,
+    ) -> Result<(), VerifyError> {
         if claims.htm != expected.method {
             return Err(VerifyError::ProofMethodMismatch);
         }
@@ -295,23 +367,7 @@ impl ProofVerifier {
                 return Err(VerifyError::ProofNonceInvalid);
             }
         }
-        let mut id_input = jkt.as_str().as_bytes().to_vec();
-        id_input.push(b'.');
-        id_input.extend_from_slice(claims.jti.as_bytes());
-        let expires_at = issued
-            .saturating_add(self.max_age)
-            .saturating_add(self.max_future);
-        match self
-            .replay
-            .check_and_insert(&sha256(&id_input), expires_at, now)
-        {
-            Ok(ReplayStatus::Fresh) => Ok(VerifiedProof {
-                jkt,
-                iat: claims.iat,
-            }),
-            Ok(ReplayStatus::Replayed) => Err(VerifyError::ProofReplayed),
-            Err(_) => Err(VerifyError::ReplayCacheUnavailable),
-        }
+        Ok(())
     }
 }
 
@@ -518,19 +574,19 @@ impl Verifier {
             .read()
             .map_err(|_| VerifyError::RevocationStateUnavailable)?;
         let tau_max_ms = u64::try_from(self.config.tau_max.as_millis()).unwrap_or(u64::MAX);
-        let age = state
-            .last_sync()
-            .map(|last| now.saturating_duration_since(last).as_millis());
-        match age.map(u64::try_from) {
-            Some(Ok(age_ms)) if age_ms <= tau_max_ms => Ok(()),
-            Some(age) => Err(VerifyError::StaleRevocationState {
-                age_ms: age.ok(),
-                tau_max_ms,
-            }),
-            None => Err(VerifyError::StaleRevocationState {
-                age_ms: None,
-                tau_max_ms,
-            }),
+        let stale = |age_ms| VerifyError::StaleRevocationState { age_ms, tau_max_ms };
+        let Some(last) = state.last_sync() else {
+            return Err(stale(None));
+        };
+        // A confirmation dated beyond now + tau_max (clock stepped back, bogus feed time)
+        // cannot vouch for anything: stale.
+        if last > now.saturating_add(self.config.tau_max) {
+            return Err(stale(None));
+        }
+        let age_ms = u64::try_from(now.saturating_duration_since(last).as_millis()).ok();
+        match age_ms {
+            Some(age) if age <= tau_max_ms => Ok(()),
+            _ => Err(stale(age_ms)),
         }
     }
 

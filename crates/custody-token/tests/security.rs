@@ -313,6 +313,19 @@ fn stale_verifier_refuses_every_token_and_says_so() {
         message.contains("stale") && message.contains("refusing every token"),
         "{message}"
     );
+    // A confirmation dated in the future (clock stepped back, bogus feed) vouches for
+    // nothing; the counterpart dated now is fresh.
+    let now = fx.now;
+    fx.verifier
+        .confirm_revocations(0, now.saturating_add(Duration::from_secs(30)))
+        .unwrap();
+    assert!(matches!(
+        fx.legit(&client, TokenClass::CustomerAdmin),
+        Err(VerifyError::StaleRevocationState { age_ms: None, .. })
+    ));
+    fx.now = now.saturating_add(Duration::from_secs(30));
+    fx.legit(&client, TokenClass::CustomerAdmin).unwrap();
+    fx.now = fx.now.saturating_add(Duration::from_secs(2));
     // A node that missed an entry cannot confirm freshness, so it stays stale.
     fx.authority
         .revoke(SubjectKind::TokenId, "x", fx.now)
@@ -1136,4 +1149,149 @@ fn concurrent_use_of_one_refresh_token_leaves_one_winner_and_kills_the_family() 
         ),
         Err(RefreshError::FamilyRevoked)
     ));
+}
+
+/// A WebCrypto-style ES256 client key and its public JWK and RFC 7638 thumbprint.
+fn p256_client(seed: u8) -> (p256::ecdsa::SigningKey, serde_json::Value, String) {
+    use sha2::Digest as _;
+    let key = p256::ecdsa::SigningKey::from_slice(&[seed; 32]).unwrap();
+    let point = key.verifying_key().to_encoded_point(false);
+    let (x, y) = (b64(point.x().unwrap()), b64(point.y().unwrap()));
+    let jwk = serde_json::json!({"kty": "EC", "crv": "P-256", "x": x, "y": y});
+    let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
+    let jkt = b64(&sha2::Sha256::digest(canonical.as_bytes()));
+    (key, jwk, jkt)
+}
+
+fn p256_proof(
+    key: &p256::ecdsa::SigningKey,
+    header: &serde_json::Value,
+    token: &str,
+    now: Timestamp,
+    jti: &str,
+) -> String {
+    use p256::ecdsa::signature::Signer as _;
+    use sha2::Digest as _;
+    let claims = serde_json::json!({
+        "jti": jti, "htm": "GET", "htu": URL, "iat": now.unix_secs(),
+        "ath": b64(&sha2::Sha256::digest(token.as_bytes())),
+    });
+    let input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let signature: p256::ecdsa::Signature = key.sign(input.as_bytes());
+    format!("{input}.{}", b64(&signature.to_bytes()))
+}
+
+#[test]
+fn es256_proofs_are_accepted_only_with_their_own_algorithm() {
+    let mut fx = Fixture::new(19);
+    let (key, jwk, jkt) = p256_client(3);
+    let network = NetworkContext::from_descriptor("asn:64500");
+    let issued = fx
+        .authority
+        .issue(
+            &IssueRequest {
+                class: TokenClass::CustomerAdmin,
+                subject: "alice".into(),
+                tenant: "acme".into(),
+                client_id: "web-console".into(),
+                jkt: custody_token::Thumbprint::parse(&jkt).unwrap(),
+                network: network.clone(),
+                lifetime: None,
+                with_refresh: false,
+            },
+            fx.now,
+            &mut fx.rng,
+        )
+        .unwrap();
+    let token = issued.access_token.expose_secret().to_owned();
+    let es256 = serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk});
+    let proof = p256_proof(&key, &es256, &token, fx.now, "es256-proof-0000001");
+    fx.verify(
+        TokenClass::CustomerAdmin,
+        "GET",
+        URL,
+        &token,
+        &proof,
+        &network,
+    )
+    .unwrap();
+    assert_eq!(
+        fx.verify(
+            TokenClass::CustomerAdmin,
+            "GET",
+            URL,
+            &token,
+            &proof,
+            &network
+        )
+        .unwrap_err(),
+        VerifyError::ProofReplayed
+    );
+    // Key confusion: the EC key under another algorithm name is refused.
+    for alg in ["EdDSA", "HS256", "none", "ES384"] {
+        let header = serde_json::json!({"typ": "dpop+jwt", "alg": alg, "jwk": jwk});
+        let proof = p256_proof(
+            &key,
+            &header,
+            &token,
+            fx.now,
+            &format!("confused-{alg}-000000"),
+        );
+        assert_eq!(
+            fx.verify(
+                TokenClass::CustomerAdmin,
+                "GET",
+                URL,
+                &token,
+                &proof,
+                &network
+            )
+            .unwrap_err(),
+            VerifyError::ProofAlgorithmNotAllowed,
+            "{alg}"
+        );
+    }
+    // Another P-256 key cannot prove for this token.
+    let (other, other_jwk, _) = p256_client(4);
+    let header = serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": other_jwk});
+    let proof = p256_proof(&other, &header, &token, fx.now, "es256-proof-0000002");
+    assert_eq!(
+        fx.verify(
+            TokenClass::CustomerAdmin,
+            "GET",
+            URL,
+            &token,
+            &proof,
+            &network
+        )
+        .unwrap_err(),
+        VerifyError::ProofKeyMismatch
+    );
+    // A verifier whose allow-list is EdDSA only refuses ES256 proofs.
+    let mut config = VerifierConfig::new(ISSUER);
+    config.proof_algorithms = vec![custody_token::ProofAlgorithm::EdDsa];
+    let strict = Verifier::new(
+        config,
+        fx.authority.key_set(),
+        Arc::new(custody_token::MemoryReplayCache::new(16)),
+        fx.nonces.clone(),
+    );
+    strict.confirm_revocations(0, fx.now).unwrap();
+    let proof = p256_proof(&key, &es256, &token, fx.now, "es256-proof-0000003");
+    let request = custody_token::Request {
+        required_class: TokenClass::CustomerAdmin,
+        method: "GET",
+        url: URL,
+        access_token: &token,
+        proof: &proof,
+        network: &network,
+    };
+    assert_eq!(
+        strict.verify(&request, fx.now).unwrap_err(),
+        VerifyError::ProofAlgorithmNotAllowed
+    );
 }

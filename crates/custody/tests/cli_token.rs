@@ -366,7 +366,7 @@ fn issue_3_values_starting_with_a_hyphen_are_accepted() {
     // base64url thumbprints and hashes may begin with '-'.
     let h = Harness::new();
     let jkt = format!("-{}", "A".repeat(42));
-    let net = format!("-{}", "B".repeat(42));
+    let net = format!("-{}A", "B".repeat(41));
     let token = h.ok(&[
         "issue",
         "--key",

@@ -14,7 +14,7 @@
 //! Exact reuses are redacted wherever they appear later in the artifact, and within
 //! the unit that taught them (a second sweep at the end of the unit).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use base64::Engine as _;
@@ -69,6 +69,7 @@ pub(crate) struct Engine<'a> {
     embed_depth: usize,
     /// Values in which something was detected (both modes).
     detections: u64,
+    names: NameCache,
 }
 
 impl<'a> Engine<'a> {
@@ -89,6 +90,7 @@ impl<'a> Engine<'a> {
             known: KnownSecrets::new(max_known),
             embed_depth: 0,
             detections: 0,
+            names: NameCache::new(scanner),
         }
     }
 
@@ -126,6 +128,7 @@ impl<'a> Engine<'a> {
 
     /// Sanitizes `s` as a value of `field`. Returns whether it changed.
     pub(crate) fn redact(&mut self, s: &mut String, field: Field<'_>, loc: LocationKind) -> bool {
+        let field = self.names.simplify(self.scanner, field);
         self.redact_with(s, loc, &|scanner, v| scanner.scan_field(field, v))
     }
 
@@ -308,7 +311,10 @@ impl<'a> Engine<'a> {
     pub(crate) fn string(&mut self, s: &mut String, key: Option<&str>, loc: LocationKind) -> bool {
         let t = s.trim_start();
         if t.starts_with('{') || t.starts_with('[') {
-            if let Some(changed) = self.json_text(s, loc) {
+            // The fast path decides "clean" with a text pass, which is only what the
+            // fallback below would do when the member name is neutral.
+            let fast = key.is_none_or(|k| self.names.neutral(self.scanner, NameKind::JsonKey, k));
+            if let Some(changed) = self.json_text(s, loc, fast) {
                 return changed;
             }
         }
@@ -322,7 +328,7 @@ impl<'a> Engine<'a> {
     /// Tries `s` as a JSON document: walks it and re-serialises it if it changed.
     /// Returns whether it changed, or `None` (untouched) when it is not JSON, so the
     /// caller scans it as text.
-    fn json_text(&mut self, s: &mut String, loc: LocationKind) -> Option<bool> {
+    fn json_text(&mut self, s: &mut String, loc: LocationKind, fast: bool) -> Option<bool> {
         if self.embed_depth >= MAX_EMBED_DEPTH {
             return None;
         }
@@ -330,6 +336,9 @@ impl<'a> Engine<'a> {
             max_depth: self.limits.max_depth.min(MAX_EMBED_NESTING),
             ..self.limits
         };
+        if fast && self.clean_json_fast(s) {
+            return Some(false);
+        }
         let Ok(mut doc) = parse_document(s, limits) else {
             return None;
         };
@@ -350,6 +359,32 @@ impl<'a> Engine<'a> {
         Some(self.redact(s, Field::Text, loc))
     }
 
+    /// Whether the JSON text `s` is certainly clean without parsing it: no escapes
+    /// and no `=` (so each string value scans the same inside the raw text as alone),
+    /// every member name neutral ([`NameCache`]), no known secret, and the text pass
+    /// over the raw text finds nothing. Anything else takes the full walk. (If `s` is
+    /// not JSON, the text pass that decided "clean" is the one the caller would run.)
+    fn clean_json_fast(&mut self, s: &str) -> bool {
+        let bytes = s.as_bytes();
+        if memchr::memchr2(b'\\', b'=', bytes).is_some() {
+            return false;
+        }
+        let mut quotes = memchr::memchr_iter(b'"', bytes);
+        while let (Some(open), Some(close)) = (quotes.next(), quotes.next()) {
+            let after = bytes.get(close + 1..).unwrap_or_default();
+            let is_key = after.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b':');
+            if is_key {
+                let name = s.get(open + 1..close).unwrap_or_default();
+                if !self.names.neutral(self.scanner, NameKind::JsonKey, name) {
+                    return false;
+                }
+            }
+        }
+        let mut found = Vec::new();
+        self.known.find(s, &mut found);
+        found.is_empty() && self.scanner.scan_field(Field::Text, s).is_empty()
+    }
+
     /// A body (post data, response text, websocket frame) of media type `mime`.
     pub(crate) fn body(&mut self, s: &mut String, mime: &str, loc: LocationKind) -> bool {
         let original_mime = mime;
@@ -364,7 +399,7 @@ impl<'a> Engine<'a> {
         } else if mime.contains("event-stream") {
             self.event_stream(s)
         } else if let Some(changed) = (mime.contains("json") || json_like)
-            .then(|| self.json_text(s, loc))
+            .then(|| self.json_text(s, loc, true))
             .flatten()
         {
             changed
@@ -702,6 +737,91 @@ fn merge(s: &str, mut matches: Vec<Match>) -> Vec<Match> {
     out
 }
 
+/// Which name-bearing field a cached name belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NameKind {
+    Header,
+    JsonKey,
+}
+
+/// Values no name dictionary entry can fire on, used to tell "neutral" names apart.
+const PROBES: [&str; 3] = [
+    "Zq9Hk2Lm7Vp4Qx1Zt8Rw3Nc6Yb0Jf5GdEr",
+    "a=Zq9Hk2Lm7Vp4Qx1Zt8Rw3Nc6Yb0Jf5GdEr",
+    "hunter2",
+];
+/// Names remembered per kind.
+const MAX_CACHED_NAMES: usize = 16_384;
+
+type Detections = Vec<(&'static str, std::ops::Range<usize>)>;
+
+/// Header names and JSON member names whose field behaves exactly like
+/// `Field::Text` ("neutral": `Host`, `accept`, `id`, `status`...). For these the
+/// detector's name dictionaries cannot fire, so the value is scanned as text, which
+/// skips the per-value name matching. A name is neutral when, on each probe value
+/// (an opaque token, a cookie pair, a short password), its field reports exactly what
+/// `Field::Text` reports: every dictionary rule (strong or weak name, credential
+/// header, Authorization/Cookie parsing) fires on at least one probe.
+struct NameCache {
+    baseline: Vec<Detections>,
+    header: HashMap<String, bool>,
+    json: HashMap<String, bool>,
+}
+
+impl NameCache {
+    fn new(scanner: &Scanner) -> Self {
+        let baseline = PROBES
+            .iter()
+            .map(|p| detections(scanner, Field::Text, p))
+            .collect();
+        Self {
+            baseline,
+            header: HashMap::new(),
+            json: HashMap::new(),
+        }
+    }
+
+    fn neutral(&mut self, scanner: &Scanner, kind: NameKind, name: &str) -> bool {
+        let map = match kind {
+            NameKind::Header => &mut self.header,
+            NameKind::JsonKey => &mut self.json,
+        };
+        if let Some(&n) = map.get(name) {
+            return n;
+        }
+        let field = match kind {
+            NameKind::Header => Field::Header { name },
+            NameKind::JsonKey => Field::JsonKey { name },
+        };
+        let neutral = PROBES
+            .iter()
+            .zip(&self.baseline)
+            .all(|(p, base)| detections(scanner, field, p) == *base);
+        if map.len() < MAX_CACHED_NAMES {
+            map.insert(name.to_owned(), neutral);
+        }
+        neutral
+    }
+
+    /// `Field::Text` for a neutral header or JSON member name, else `field`.
+    fn simplify<'f>(&mut self, scanner: &Scanner, field: Field<'f>) -> Field<'f> {
+        let neutral = match field {
+            Field::Header { name } => self.neutral(scanner, NameKind::Header, name),
+            Field::JsonKey { name } => self.neutral(scanner, NameKind::JsonKey, name),
+            _ => false,
+        };
+        if neutral { Field::Text } else { field }
+    }
+}
+
+fn detections(scanner: &Scanner, field: Field<'_>, value: &str) -> Detections {
+    scanner
+        .scan_field(field, value)
+        .into_iter()
+        .map(|m| (m.rule.id, m.span))
+        .collect()
+}
+
 /// Secrets already redacted in this artifact, for exact-reuse redaction.
 struct KnownSecrets {
     secrets: Vec<(Zeroizing<String>, &'static Rule)>,
@@ -854,6 +974,54 @@ mod tests {
             "anything beyond a marker counts"
         );
         assert!(!only_markers("  ", &(0..2)));
+    }
+
+    #[test]
+    fn neutral_names_scan_exactly_like_text() {
+        let scanner = Scanner::new();
+        let mut cache = NameCache::new(&scanner);
+        for name in ["Host", "accept", "user-agent", "Referer", "content-type", "x-request-id"] {
+            assert!(cache.neutral(&scanner, NameKind::Header, name), "{name}");
+        }
+        for name in ["id", "name", "status", "items", "title", "url"] {
+            assert!(cache.neutral(&scanner, NameKind::JsonKey, name), "{name}");
+        }
+        // Every credential-bearing name is told apart (the unsafe variant, treating
+        // them as text, would miss what the name dictionaries catch).
+        for name in [
+            "Authorization", "Proxy-Authorization", "cookie", "Set-Cookie", "X-API-Key",
+            "x-amz-security-token", "X-Okta-Session-Id", "x-csrf-token", "X-Auth-Token",
+        ] {
+            assert!(!cache.neutral(&scanner, NameKind::Header, name), "{name}");
+            let v = "Zq9Hk2Lm7Vp4Qx1Zt8Rw3Nc6Yb0Jf5GdEr";
+            let named = scanner.scan_field(Field::Header { name }, &format!("a={v}"));
+            let named2 = scanner.scan_field(Field::Header { name }, v);
+            assert!(!named.is_empty() || !named2.is_empty(), "{name}");
+        }
+        for name in [
+            "password", "access_token", "refresh_token", "id_token", "client_secret",
+            "apiToken", "sessionId", "authorization", "cookie", "SAMLResponse", "csrf_token",
+        ] {
+            assert!(!cache.neutral(&scanner, NameKind::JsonKey, name), "{name}");
+        }
+        // For neutral names the field and the text pass agree on varied values.
+        let values = [
+            "plain words here",
+            "Bearer Zq9Hk2Lm7Vp4Qx1Zt8Rw3Nc6Yb0Jf5GdEr",
+            "https://a.example/cb?code=SplxlOBeZQQYbYS6WxSbIAqq&state=af0ifjsldkj",
+            "token=Zq9Hk2Lm7Vp4Qx1Zt8Rw3Nc6Yb0Jf5GdEr",
+            "ghp_0123456789abcdefghijklmnopqrstuvwxyz",
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlLWJ5dGVz",
+        ];
+        for v in values {
+            let text = detections(&scanner, Field::Text, v);
+            for name in ["Host", "accept", "Referer"] {
+                assert_eq!(detections(&scanner, Field::Header { name }, v), text, "{name}");
+            }
+            for name in ["id", "name", "url"] {
+                assert_eq!(detections(&scanner, Field::JsonKey { name }, v), text, "{name}");
+            }
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub(crate) mod output;
 pub(crate) mod parse;
 pub(crate) mod value;
 
-use std::io::{Read, Write};
+use std::io::{BufWriter, Read, Write};
 
 use custody_scan::{Finding, Redactor, Scanner};
 
@@ -37,6 +37,8 @@ pub(crate) struct Stream<'s, 'a, R> {
     pub(crate) engine: &'s mut Engine<'a>,
     pub(crate) out: &'s mut dyn Write,
     pub(crate) units: u64,
+    /// Serialisation buffer of one unit (reused).
+    pub(crate) buf: Vec<u8>,
 }
 
 impl<R: Read> Stream<'_, '_, R> {
@@ -80,7 +82,14 @@ impl<R: Read> Stream<'_, '_, R> {
         let mut value = self.reader.parse_value(depth)?;
         f(self.engine, &mut value);
         self.engine.end_unit(&mut value);
-        Ok(value.write_to(self.out)?)
+        self.buf.clear();
+        value.write_to(&mut self.buf)?;
+        self.out.write_all(&self.buf)?;
+        if self.buf.capacity() > 1 << 20 {
+            // Do not keep a huge entry's buffer for the rest of the run.
+            self.buf = Vec::new();
+        }
+        Ok(())
     }
 }
 
@@ -100,12 +109,13 @@ pub(crate) fn run_sanitize<R: Read, W: Write>(
         opts.limits(),
         opts.max_known_secrets,
     );
-    let mut out = HashingWriter::new(output);
+    let mut out = BufWriter::with_capacity(256 * 1024, HashingWriter::new(output));
     let mut stream = Stream {
         reader: Reader::new(input, opts.limits()),
         engine: &mut engine,
         out: &mut out,
         units: 0,
+        buf: Vec::new(),
     };
     drive(&mut stream)?;
     let (units, bytes_in, input_sha256) = (
@@ -114,6 +124,7 @@ pub(crate) fn run_sanitize<R: Read, W: Write>(
         stream.reader.digest_hex(),
     );
     out.flush()?;
+    let out = out.get_ref();
     let counts = std::mem::take(&mut engine.counts);
     let report = Report {
         kind,
@@ -157,6 +168,7 @@ pub(crate) fn run_inspect<R: Read>(
         engine: &mut engine,
         out: &mut out,
         units: 0,
+        buf: Vec::new(),
     };
     drive(&mut stream)
 }

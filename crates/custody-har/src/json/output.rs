@@ -1,12 +1,13 @@
-//! A buffered output that counts and hashes (SHA-256) every byte it writes.
+//! An output that counts and hashes (SHA-256) every byte it forwards. Put a
+//! `BufWriter` in front of it so the hash is fed in large blocks.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 
 use sha2::{Digest, Sha256};
 
-/// Counts and hashes what is written, then forwards it (buffered) to `W`.
+/// Counts and hashes what is written, then forwards it to `W`.
 pub(crate) struct HashingWriter<W: Write> {
-    inner: BufWriter<W>,
+    inner: W,
     hasher: Sha256,
     written: u64,
 }
@@ -14,7 +15,7 @@ pub(crate) struct HashingWriter<W: Write> {
 impl<W: Write> HashingWriter<W> {
     pub(crate) fn new(inner: W) -> Self {
         Self {
-            inner: BufWriter::with_capacity(256 * 1024, inner),
+            inner,
             hasher: Sha256::new(),
             written: 0,
         }

@@ -91,7 +91,11 @@ impl<R: Read> Reader<R> {
 
     /// The current position (with the current pointer).
     pub(crate) fn position(&self) -> Position {
-        let offset = self.offset();
+        self.position_at(self.offset())
+    }
+
+    /// The position of `offset` on the current line (with the current pointer).
+    fn position_at(&self, offset: u64) -> Position {
         Position {
             byte_offset: offset,
             line: self.line,
@@ -218,8 +222,26 @@ impl<R: Read> Reader<R> {
     /// Reads a string; the next non-whitespace byte must be `"`.
     pub(crate) fn read_string(&mut self) -> Result<String> {
         self.expect(b'"', "a string")?;
-        let start = self.position();
+        let start = self.offset();
         let mut out: Vec<u8> = Vec::new();
+        // Fast path: the whole string is in the buffer and has no escapes.
+        let chunk = self.buf.get(self.pos..self.end).unwrap_or_default();
+        if let Some(end) = memchr::memchr2(b'"', b'\\', chunk)
+            && chunk.get(end) == Some(&b'"')
+            && end <= self.limits.max_value_bytes
+        {
+            let run = chunk.get(..end).unwrap_or_default();
+            if !run.iter().any(|&b| b < 0x20) {
+                out.extend_from_slice(run);
+                self.pos += end + 1;
+                return String::from_utf8(out).map_err(|_| {
+                    SanitizeError::Parse(ParseError {
+                        at: self.position_at(start),
+                        reason: ParseReason::InvalidUtf8,
+                    })
+                });
+            }
+        }
         loop {
             if !self.fill()? {
                 return Err(self.eof_error("the end of a string"));
@@ -255,7 +277,7 @@ impl<R: Read> Reader<R> {
         }
         String::from_utf8(out).map_err(|_| {
             SanitizeError::Parse(ParseError {
-                at: start,
+                at: self.position_at(start),
                 reason: ParseReason::InvalidUtf8,
             })
         })

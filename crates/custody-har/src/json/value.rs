@@ -94,6 +94,10 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 pub(crate) fn write_string<W: Write + ?Sized>(s: &str, out: &mut W) -> io::Result<()> {
     out.write_all(b"\"")?;
     let bytes = s.as_bytes();
+    if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.write_all(bytes)?;
+        return out.write_all(b"\"");
+    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let esc: Option<&[u8]> = match b {

@@ -411,23 +411,53 @@ fn append(log: &Path, key: &Path, origin: &str) -> anyhow::Result<u8> {
     );
     let stdin = std::io::stdin().lock();
     let mut out = std::io::stdout().lock();
+    // Batches of up to 1024 lines share one fsync; indices are printed only
+    // once their batch is durable.
+    let mut batch: Vec<Vec<u8>> = Vec::new();
+    let flush =
+        |batch: &mut Vec<Vec<u8>>, out: &mut std::io::StdoutLock<'_>| -> anyhow::Result<()> {
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let range = audit.append_records(std::mem::take(batch))?;
+            for index in range {
+                writeln!(out, "{index}")?;
+            }
+            out.flush()?;
+            Ok(())
+        };
     for (n, line) in stdin.lines().enumerate() {
         let line = line?;
         if line.trim().is_empty() {
             continue;
         }
-        let event: AuditEvent = serde_json::from_str(&line).map_err(|e| {
-            anyhow::anyhow!(
-                "stdin line {}: not an audit event ({})",
-                n + 1,
-                e.classify_name()
-            )
-        })?;
-        let index = audit
-            .append(&event)
-            .with_context(|| format!("stdin line {}", n + 1))?;
-        writeln!(out, "{index}")?;
+        // Lines before a bad line are appended (and acknowledged) first.
+        let parsed = serde_json::from_str::<AuditEvent>(&line)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "stdin line {}: not an audit event ({})",
+                    n + 1,
+                    e.classify_name()
+                )
+            })
+            .and_then(|event| {
+                event
+                    .canonical_bytes()
+                    .with_context(|| format!("stdin line {}", n + 1))
+            });
+        let bytes = match parsed {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                flush(&mut batch, &mut out)?;
+                return Err(e);
+            }
+        };
+        batch.push(bytes);
+        if batch.len() >= 1024 {
+            flush(&mut batch, &mut out)?;
+        }
     }
+    flush(&mut batch, &mut out)?;
     checkpointer.stop();
     Ok(EXIT_CLEAN)
 }
