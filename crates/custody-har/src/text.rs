@@ -144,7 +144,20 @@ pub(crate) fn sanitize_with<R: Read, W: Write>(
 ) -> Result<TextSummary, TextError> {
     let mut summary = TextSummary::default();
     let mut out_line = String::new();
+    let mut pem = PemBlock::default();
     let total = for_each_line(input, limits, |at, line, eol| {
+        if pem.swallows(line) {
+            // The body of a private key: the whole line is key material.
+            out_line.clear();
+            out_line.push_str(&pem_marker(redactor, line));
+            output.write_all(out_line.as_bytes())?;
+            output.write_all(eol)?;
+            summary.bytes_out = summary.bytes_out.saturating_add(len64(out_line.as_bytes()));
+            summary.bytes_out = summary.bytes_out.saturating_add(len64(eol));
+            summary.lines = at.line;
+            return Ok(());
+        }
+        pem.observe(line);
         let hits = lines.hits(line);
         out_line.clear();
         let mut prev = 0;
@@ -209,7 +222,13 @@ pub(crate) fn inspect_with<R: Read>(
     sink: &mut dyn FnMut(Finding),
 ) -> Result<u64, TextError> {
     let mut count = 0;
+    let mut pem = PemBlock::default();
     for_each_line(input, limits, |at, line, _| {
+        count = at.line;
+        if pem.swallows(line) {
+            return Ok(());
+        }
+        pem.observe(line);
         for hit in lines.hits(line) {
             sink(finding(&hit, redactor, line, at, path));
         }
@@ -217,6 +236,56 @@ pub(crate) fn inspect_with<R: Read>(
         Ok(())
     })?;
     Ok(count)
+}
+
+/// Multi-line private keys (PEM, OpenSSH, PGP): the detector sees one line at a
+/// time, so the body lines after a `-----BEGIN ... PRIVATE KEY-----` line are replaced
+/// whole, up to and including the `-----END` line. A line that cannot belong to the
+/// body (not base64, not a `Name: value` PEM header, not empty) ends a truncated block
+/// and is sanitized as usual.
+#[derive(Debug, Default)]
+struct PemBlock {
+    open: bool,
+}
+
+impl PemBlock {
+    /// Notes a `BEGIN` line (one without its `END` on the same line).
+    fn observe(&mut self, line: &str) {
+        if let Some(begin) = line.find("-----BEGIN ") {
+            let rest = line.get(begin..).unwrap_or_default();
+            self.open = rest.contains("PRIVATE KEY") && !rest.contains("-----END ");
+        }
+    }
+
+    /// Whether `line` is body (or end) of an open block; closes it at the end.
+    fn swallows(&mut self, line: &str) -> bool {
+        if !self.open {
+            return false;
+        }
+        if line.contains("-----END ") {
+            self.open = false;
+            return true;
+        }
+        let body = line
+            .trim()
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '\\' | '"' | ','));
+        let header = line.contains(':');
+        if body || header {
+            return true;
+        }
+        self.open = false;
+        false
+    }
+}
+
+/// The marker for one line of a private key block.
+fn pem_marker(redactor: &Redactor, line: &str) -> String {
+    format!(
+        "[redacted:{}:{}]",
+        Class::PrivateKey.as_str(),
+        redactor.fingerprint(line.as_bytes())
+    )
 }
 
 /// Where a line starts.

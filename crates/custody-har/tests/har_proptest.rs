@@ -165,7 +165,11 @@ fn secrets_of(specs: &[EntrySpec]) -> Vec<String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    // 48 cases by default (debug build, shared CI); PROPTEST_CASES raises it.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(48),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn planted_credentials_never_survive(specs in prop::collection::vec(entry_spec(), 1..6)) {

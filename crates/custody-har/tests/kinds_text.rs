@@ -430,3 +430,45 @@ fn the_line_limit_is_exact() {
         );
     }
 }
+
+#[test]
+fn multi_line_private_keys_are_removed_whole() {
+    let body: Vec<String> = (0..6).map(|i| opaque(100 + i, 64)).collect();
+    let input = format!(
+        "2026-11-28 loading key\n-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n\n{}\n{}==\n-----END RSA PRIVATE KEY-----\nkey loaded ok\n",
+        body[..5].join("\n"),
+        body[5]
+    );
+    let (out, summary) = run(&input);
+    for line in &body {
+        assert!(
+            !out.contains(line.as_str()),
+            "key material survived:\n{out}"
+        );
+    }
+    assert!(summary.is_clean());
+    assert!(out.contains("[redacted:private-key:"), "{out}");
+    assert!(out.starts_with("2026-11-28 loading key\n"));
+    assert!(
+        out.ends_with("key loaded ok\n"),
+        "the block ends at END:\n{out}"
+    );
+    assert_eq!(
+        out.lines().count(),
+        input.lines().count(),
+        "line structure kept"
+    );
+    // Why the block state is needed: a body line alone is not recognisable, so a
+    // line-by-line pass without it leaves the key material in place.
+    let (alone, _) = run(&format!("{}\n", body[0]));
+    assert!(alone.contains(body[0].as_str()));
+}
+
+#[test]
+fn a_truncated_private_key_block_ends_at_the_first_non_body_line() {
+    let body = opaque(200, 64);
+    let input = format!("-----BEGIN PRIVATE KEY-----\n{body}\n2026-11-28 INFO next request\n");
+    let (out, _) = run(&input);
+    assert!(!out.contains(&body));
+    assert!(out.ends_with("2026-11-28 INFO next request\n"), "{out}");
+}

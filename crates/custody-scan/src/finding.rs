@@ -37,30 +37,12 @@ pub struct Finding {
 }
 
 impl Finding {
-    /// Builds a finding from a match inside `haystack` (which must be the input the
-    /// match indexes); the preview is the marker `redactor` makes for it. Line and
-    /// column are computed from `haystack`, offset by `base` (byte offset of
-    /// `haystack` in the whole input) and `base_line` (lines before `haystack`).
+    /// Builds a finding from a match inside `haystack` (the input the match indexes);
+    /// the preview is the marker `redactor` makes for it. Line and column are
+    /// computed from `haystack`; `location.line` (lines before `haystack`) and
+    /// `location.byte_offset` (offset of `haystack` in the whole input) are added.
     #[must_use]
-    pub fn from_match(
-        m: &Match,
-        haystack: &[u8],
-        redactor: &Redactor,
-        mut location: Location,
-    ) -> Finding {
-        let value = String::from_utf8_lossy(haystack);
-        // Lossy decoding keeps byte offsets only for valid UTF-8; the marker is built
-        // from the exact secret bytes either way.
-        let preview = if value.len() == haystack.len() {
-            redactor.marker(m, &value)
-        } else {
-            let secret = haystack.get(m.span.clone()).unwrap_or_default();
-            format!(
-                "[redacted:{}:{}]",
-                m.rule.class.as_str(),
-                redactor.fingerprint(secret)
-            )
-        };
+    pub fn from_match(m: &Match, haystack: &[u8], redactor: &Redactor, mut location: Location) -> Finding {
         let (line, column) = line_col(haystack, m.span.start);
         location.line = Some(location.line.unwrap_or(0).saturating_add(line));
         location.column = Some(column);
@@ -70,9 +52,29 @@ impl Finding {
             class: m.rule.class,
             confidence: m.rule.confidence,
             location,
-            preview,
+            preview: preview(m, haystack, redactor),
         }
     }
+}
+
+/// The marker previewing match `m` of `haystack`, built from a small window around
+/// the match (so a caller with many matches in a big buffer stays linear). Falls back
+/// to a hint-less marker when the window is not UTF-8.
+#[must_use]
+pub fn preview(m: &Match, haystack: &[u8], redactor: &Redactor) -> String {
+    let window_start = m.span.start.saturating_sub(128);
+    let window = haystack.get(window_start..m.span.end).unwrap_or_default();
+    let local = Match { rule: m.rule, span: m.span.start.saturating_sub(window_start)..m.span.end.saturating_sub(window_start) };
+    // The window may start inside a multi-byte character: skip up to 3 bytes.
+    for skip in 0..4usize {
+        if let Some(text) = window.get(skip..).and_then(|w| std::str::from_utf8(w).ok()) {
+            if let Some(span) = local.span.start.checked_sub(skip).zip(local.span.end.checked_sub(skip)) {
+                return redactor.marker(&Match { rule: m.rule, span: span.0..span.1 }, text);
+            }
+        }
+    }
+    let secret = haystack.get(m.span.clone()).unwrap_or_default();
+    format!("[redacted:{}:{}]", m.rule.class.as_str(), redactor.fingerprint(secret))
 }
 
 /// 1-based line and column (in bytes) of `offset` inside `haystack`.

@@ -22,6 +22,6 @@ pub mod validate;
 
 pub use engine::{Match, Scanner};
 pub use field::Field;
-pub use finding::{Finding, Location, line_col};
+pub use finding::{Finding, Location, line_col, preview};
 pub use redact::{Redactor, is_marker};
 pub use rule::{Class, Confidence, Rule};

@@ -20,6 +20,13 @@
 //! skip, unless `CUSTODY_SKIP_BROWSER=1`. When the test ran to the end it writes
 //! a marker (`CUSTODY_BROWSER_MARKER`, default `<target dir>/browser-test-ran`)
 //! that `scripts/test.sh` checks.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failed expectation is a test failure"
+)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

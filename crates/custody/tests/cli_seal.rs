@@ -142,6 +142,44 @@ fn seal_then_open_round_trips() {
 }
 
 #[test]
+fn the_command_lines_of_the_issue_work_as_written() {
+    // `custody seal --to DEVICE_PUBLIC --context NETWORK_HASH --ttl 5m --signing-key KEY
+    // INPUT -o OUTPUT` and `custody open --device-dir DIR INPUT -o OUTPUT` (+ the trust
+    // and context it needs, and the explicit --offline).
+    let s = setup();
+    let hash = "ab".repeat(32);
+    let env = s.root.join("issue.sealed");
+    let out = custody(&[
+        "seal",
+        "--to",
+        p(&s.device.join("device.json")),
+        "--context",
+        &hash,
+        "--ttl",
+        "5m",
+        "--signing-key",
+        p(&s.signer),
+        p(&s.input),
+        "-o",
+        p(&env),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plain = s.root.join("issue.out");
+    let out = open(&s, &s.device, &hash, &env, &plain);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tenant local, case none"));
+    assert_eq!(fs::read(&plain).unwrap(), fs::read(&s.input).unwrap());
+}
+
+#[test]
 fn open_without_offline_flag_is_refused() {
     let s = setup();
     let env = s.root.join("e.sealed");

@@ -78,6 +78,7 @@ fn pairs(
     loc: LocationKind,
     field: &dyn for<'n> Fn(&'n str) -> Field<'n>,
 ) {
+    let is_param = matches!(field(""), Field::Query { .. } | Field::Form { .. });
     for (i, item) in items.iter_mut().enumerate() {
         let mark = e.pointer.push_index(i);
         match item {
@@ -91,6 +92,9 @@ fn pairs(
                 for (k, v) in members.iter_mut() {
                     let m2 = e.pointer.push(k);
                     match (k.as_str(), &mut *v) {
+                        ("value", Value::Str(s)) if is_param => {
+                            e.param(s, field(&name), loc, false);
+                        }
                         ("value", Value::Str(s)) => {
                             e.redact(s, field(&name), loc);
                         }

@@ -410,6 +410,28 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// A query or form parameter value (`raw`: still percent-encoded): JSON inside it
+    /// is walked by member names, anything else is judged as `field`.
+    pub(crate) fn param(&mut self, s: &mut String, field: Field<'_>, loc: LocationKind, raw: bool) -> bool {
+        let decoded = if raw { percent_decode(s) } else { None };
+        let text = decoded.as_deref().unwrap_or(s.as_str());
+        let t = text.trim_start();
+        if t.starts_with('{') || t.starts_with('[') {
+            let mut doc = text.to_owned();
+            if let Some(changed) = self.json_text(&mut doc, loc, false) {
+                if changed {
+                    *s = if decoded.is_some() {
+                        percent_encode(&doc).unwrap_or(doc)
+                    } else {
+                        doc
+                    };
+                }
+                return changed;
+            }
+        }
+        self.redact(s, field, loc)
+    }
+
     /// `a=1&b=2`: each value judged by its (percent-decoded) name.
     fn form_body(&mut self, s: &mut String, loc: LocationKind) -> bool {
         let mut changed = false;
@@ -419,7 +441,7 @@ impl<'a> Engine<'a> {
             if let Some((name, value)) = part.split_once('=') {
                 let name = name.to_owned();
                 let mut value = value.to_owned();
-                if self.redact(&mut value, Field::Form { name: &name }, loc) {
+                if self.param(&mut value, Field::Form { name: &name }, loc, true) {
                     changed = true;
                     part = format!("{name}={value}");
                 }

@@ -21,7 +21,7 @@ use crate::cmd::seal::{temp_beside, unix_now};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Open without the broker (required for now: online release is not available yet).
-    /// Offline opens cannot enforce single use; the broker audits them when it sees them.
+    /// Offline opens cannot enforce single use or revocation, and are not audited yet.
     #[arg(long)]
     pub offline: bool,
     /// Directory of this device's identity (default: $CUSTODY_DEVICE_DIR or

@@ -32,11 +32,11 @@ pub struct Args {
     /// The broker's private Ed25519 JWK that signs the header (mode 0600 required).
     #[arg(long, value_name = "KEY")]
     pub signing_key: PathBuf,
-    /// Tenant that owns the artifact.
-    #[arg(long)]
+    /// Tenant that owns the artifact (recorded in the signed header and bound by HPKE).
+    #[arg(long, default_value = "local")]
     pub tenant: String,
-    /// Support case the export belongs to.
-    #[arg(long)]
+    /// Support case the export belongs to (recorded in the signed header).
+    #[arg(long, default_value = "none")]
     pub case: String,
     /// Principal requesting the export.
     #[arg(long, default_value = "local")]
