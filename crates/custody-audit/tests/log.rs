@@ -63,6 +63,32 @@ fn concurrent_appenders_get_distinct_durable_indices_and_the_log_verifies() {
     );
 }
 
+#[test]
+fn append_records_gives_consecutive_indices_under_one_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open_log(dir.path(), 1);
+    assert_eq!(log.append_record(b"{}".to_vec()).unwrap(), 0);
+    let batch: Vec<Vec<u8>> = (0..100)
+        .map(|i| {
+            sample_event(EventKind::Ingest, T0, i)
+                .canonical_bytes()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(log.append_records(batch.clone()).unwrap(), 1..101);
+    assert_eq!(log.append_records(Vec::new()).unwrap(), 101..101);
+    let too_big = vec![b'x'; custody_audit::store::MAX_RECORD + 1];
+    assert!(matches!(
+        log.append_records(vec![b"{}".to_vec(), too_big]),
+        Err(AppendError::TooLarge(_))
+    ));
+    // Nothing of a refused batch was written.
+    assert_eq!(log.len(), 101);
+    log.checkpoint_now(T0).unwrap();
+    drop(log);
+    assert_eq!(&payloads(dir.path())[1..], &batch[..]);
+}
+
 /// Simulates appends at given times with a checkpointer ticking every `tick`
 /// ms; returns the worst delay between an append and the first checkpoint
 /// covering it.

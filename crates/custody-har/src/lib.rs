@@ -38,7 +38,7 @@ pub struct SanitizeOptions {
     pub max_value_bytes: usize,
     /// Largest HAR entry (or streamed JSON element) in bytes (default 64 MiB).
     pub max_entry_bytes: usize,
-    /// Most values (strings, numbers, containers...) in one entry (default 2,000,000).
+    /// Most values (strings, numbers, containers...) in one entry (default 1,000,000).
     pub max_entry_nodes: usize,
     /// Largest input in bytes (default: unlimited; memory does not grow with it).
     pub max_input_bytes: Option<u64>,
@@ -52,7 +52,7 @@ impl Default for SanitizeOptions {
             max_depth: 512,
             max_value_bytes: 32 << 20,
             max_entry_bytes: 64 << 20,
-            max_entry_nodes: 2_000_000,
+            max_entry_nodes: 1_000_000,
             max_input_bytes: None,
             max_known_secrets: 65_536,
         }

@@ -9,6 +9,7 @@
     clippy::expect_used,
     clippy::indexing_slicing,
     clippy::panic,
+    clippy::string_slice,
     reason = "test code: a panic is a test failure"
 )]
 
@@ -77,11 +78,19 @@ fn entry_spec() -> impl Strategy<Value = EntrySpec> {
         prop::collection::vec(word(), 1..6),
         prop::collection::vec((0..SPOTS.len(), secret()), 0..5),
     )
-        .prop_map(|(method, path, filler, plants)| EntrySpec { method, path, filler, plants })
+        .prop_map(|(method, path, filler, plants)| EntrySpec {
+            method,
+            path,
+            filler,
+            plants,
+        })
 }
 
 fn build_entry(i: usize, spec: &EntrySpec) -> Value {
-    let mut url = format!("https://app.example.com/{}/{i}?page={}", spec.path, spec.filler[0]);
+    let mut url = format!(
+        "https://app.example.com/{}/{i}?page={}",
+        spec.path, spec.filler[0]
+    );
     let mut req_headers = vec![
         json!({"name": "Host", "value": "app.example.com"}),
         json!({"name": "Accept", "value": "application/json"}),
@@ -94,7 +103,8 @@ fn build_entry(i: usize, spec: &EntrySpec) -> Value {
     json_post.insert("note".into(), json!(spec.filler.join(" ")));
     let mut body = serde_json::Map::new();
     body.insert("items".into(), json!(spec.filler));
-    let mut ws = vec![json!({"type": "send", "time": 1.0, "opcode": 1, "data": "{\"type\":\"ping\"}"})];
+    let mut ws =
+        vec![json!({"type": "send", "time": 1.0, "opcode": 1, "data": "{\"type\":\"ping\"}"})];
     let mut custom = serde_json::Map::new();
     custom.insert("note".into(), json!(spec.filler[0]));
     for (k, (spot, s)) in spec.plants.iter().enumerate() {
@@ -130,21 +140,30 @@ fn build_entry(i: usize, spec: &EntrySpec) -> Value {
     req["headers"] = json!(req_headers);
     req["queryString"] = json!(query);
     req["cookies"] = json!(cookies);
-    req["postData"] = if i % 2 == 0 {
+    req["postData"] = if i.is_multiple_of(2) {
         json!({"mimeType": "application/x-www-form-urlencoded", "params": params})
     } else {
         json!({"mimeType": "application/json", "text": Value::Object(json_post.clone()).to_string()})
     };
     // Form params also as text, and JSON post data also on even entries via params.
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         let text = params
             .iter()
-            .map(|p| format!("{}={}", p["name"].as_str().unwrap(), percent_encode(p["value"].as_str().unwrap())))
+            .map(|p| {
+                format!(
+                    "{}={}",
+                    p["name"].as_str().unwrap(),
+                    percent_encode(p["value"].as_str().unwrap())
+                )
+            })
             .collect::<Vec<_>>()
             .join("&");
         req["postData"]["text"] = json!(text);
         if json_post.len() > 1 {
-            req["postData"]["params"].as_array_mut().unwrap().push(json!({"name": "payload", "value": Value::Object(json_post).to_string()}));
+            req["postData"]["params"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"name": "payload", "value": Value::Object(json_post).to_string()}));
         }
     }
     let mut resp = response(200);
@@ -154,14 +173,21 @@ fn build_entry(i: usize, spec: &EntrySpec) -> Value {
         "text": b64(Value::Object(body).to_string().as_bytes())
     });
     let mut e = entry(req, resp);
-    e["startedDateTime"] = json!(format!("2026-11-28T10:{:02}:{:02}.000Z", (i / 60) % 60, i % 60));
+    e["startedDateTime"] = json!(format!(
+        "2026-11-28T10:{:02}:{:02}.000Z",
+        (i / 60) % 60,
+        i % 60
+    ));
     e["_webSocketMessages"] = json!(ws);
     e["_custom"] = Value::Object(custom);
     e
 }
 
 fn secrets_of(specs: &[EntrySpec]) -> Vec<String> {
-    specs.iter().flat_map(|s| s.plants.iter().map(|(_, v)| v.clone())).collect()
+    specs
+        .iter()
+        .flat_map(|s| s.plants.iter().map(|(_, v)| v.clone()))
+        .collect()
 }
 
 proptest! {
@@ -223,15 +249,27 @@ fn the_unsanitized_har_holds_every_planted_value() {
             plants: vec![(k, format!("Zq9Hk2Lm7Vp4Qx1Zt8Rw3Nc6Yb{k:02}Q7z"))],
         })
         .collect();
-    let doc = har(specs.iter().enumerate().map(|(i, s)| build_entry(i, s)).collect(), vec![]);
+    let doc = har(
+        specs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| build_entry(i, s))
+            .collect(),
+        vec![],
+    );
     let raw = serde_json::to_string(&doc).unwrap();
     for s in secrets_of(&specs) {
         let b = b64(s.as_bytes());
-        let present = raw.contains(&s) || raw.contains(&percent_encode(&s)) || raw.contains(&b[..b.len() - 4]);
+        let present = raw.contains(&s)
+            || raw.contains(&percent_encode(&s))
+            || raw.contains(&b[..b.len() - 4]);
         // Base64 bodies hold the value inside a larger base64 text: decode to check.
         let in_body = doc["log"]["entries"].as_array().unwrap().iter().any(|e| {
-            let t = e["response"]["content"]["text"].as_str().unwrap_or_default();
-            let d = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, t).unwrap_or_default();
+            let t = e["response"]["content"]["text"]
+                .as_str()
+                .unwrap_or_default();
+            let d = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, t)
+                .unwrap_or_default();
             String::from_utf8_lossy(&d).contains(&s)
         });
         assert!(present || in_body, "planted value missing from the input");

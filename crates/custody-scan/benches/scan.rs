@@ -19,11 +19,17 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("scan");
     group.sample_size(10);
     group.throughput(Throughput::Bytes(text.len() as u64));
-    group.bench_function("text_few_matches_16MiB", |b| b.iter(|| black_box(scanner.scan(black_box(text.as_bytes())))));
+    group.bench_function("text_few_matches_16MiB", |b| {
+        b.iter(|| black_box(scanner.scan(black_box(text.as_bytes()))))
+    });
     group.throughput(Throughput::Bytes(mixed.len() as u64));
-    group.bench_function("text_dense_benign_16MiB", |b| b.iter(|| black_box(scanner.scan(black_box(mixed.as_bytes())))));
+    group.bench_function("text_dense_benign_16MiB", |b| {
+        b.iter(|| black_box(scanner.scan(black_box(mixed.as_bytes()))))
+    });
     group.throughput(Throughput::Bytes(har.len() as u64));
-    group.bench_function("har_like_16MiB", |b| b.iter(|| black_box(scanner.scan(black_box(har.as_bytes())))));
+    group.bench_function("har_like_16MiB", |b| {
+        b.iter(|| black_box(scanner.scan(black_box(har.as_bytes()))))
+    });
     group.bench_function("har_like_16MiB_scan_field_text", |b| {
         b.iter(|| black_box(scanner.scan_field(Field::Text, black_box(&har))))
     });

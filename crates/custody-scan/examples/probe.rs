@@ -11,7 +11,10 @@ use std::time::Instant;
 fn main() {
     let scanner = custody_scan::Scanner::new();
     let corpora = [
-        ("text_few_matches", corpus::sparse_text(1, 16 << 20, 1 << 20)),
+        (
+            "text_few_matches",
+            corpus::sparse_text(1, 16 << 20, 1 << 20),
+        ),
         ("text_dense_benign", corpus::benign_text(2, 16 << 20)),
         ("har_like", corpus::har_like(3, 16 << 20)),
     ];
@@ -19,15 +22,27 @@ fn main() {
         let t = Instant::now();
         let found = scanner.scan(c.as_bytes());
         let d = t.elapsed();
-        println!("{name}: {} matches, {:.0} MB/s", found.len(), c.len() as f64 / d.as_secs_f64() / 1e6);
+        println!(
+            "{name}: {} matches, {:.0} MB/s",
+            found.len(),
+            c.len() as f64 / d.as_secs_f64() / 1e6
+        );
         let mut by: BTreeMap<&str, usize> = BTreeMap::new();
         for m in &found {
             let seen = by.entry(m.rule.id).or_default();
             if *seen == 0 && std::env::var_os("PROBE_SHOW").is_some() {
                 // Shows context only: this probe runs on generated benign corpora.
                 let lo = m.span.start.saturating_sub(80);
-                let ctx = c.as_bytes().get(lo..m.span.end.min(lo + 200)).unwrap_or_default();
-                println!("   {} at {}: {}", m.rule.id, m.span.start, String::from_utf8_lossy(ctx));
+                let ctx = c
+                    .as_bytes()
+                    .get(lo..m.span.end.min(lo + 200))
+                    .unwrap_or_default();
+                println!(
+                    "   {} at {}: {}",
+                    m.rule.id,
+                    m.span.start,
+                    String::from_utf8_lossy(ctx)
+                );
             }
             *seen += 1;
         }

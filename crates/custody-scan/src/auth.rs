@@ -167,7 +167,15 @@ pub(crate) fn authorization_value(value: &[u8], header: bool) -> Vec<Match> {
     let offset = lead.saturating_add(scheme_end);
     let known = matches!(
         scheme.to_ascii_lowercase().as_slice(),
-        b"bearer" | b"basic" | b"digest" | b"ssws" | b"dpop" | b"negotiate" | b"ntlm" | b"aws4-hmac-sha256" | b"bot"
+        b"bearer"
+            | b"basic"
+            | b"digest"
+            | b"ssws"
+            | b"dpop"
+            | b"negotiate"
+            | b"ntlm"
+            | b"aws4-hmac-sha256"
+            | b"bot"
     );
     let cred = rest.trim_ascii();
     if !header && !known && !validate::looks_opaque_secret(cred) {
@@ -179,7 +187,8 @@ pub(crate) fn authorization_value(value: &[u8], header: bool) -> Vec<Match> {
     }
     // Anything after the first credential (e.g. `Bearer a, Basic b`) is still inside
     // the header: if the scheme parser reported nothing, take the whole value.
-    if out.is_empty() && header {
+    let tail = rest.trim_ascii();
+    if out.is_empty() && header && !tail.is_empty() && !lexer::is_non_secret_value(tail, true) {
         emit(&mut out, "auth-header", offset..v.len());
     }
     out

@@ -82,15 +82,75 @@ use Confidence::{High, Low, Medium};
 /// case-sensitive anchors).
 pub(crate) static FRAGMENTS: &[&str] = &[
     // token prefixes and literal formats
-    "eyj", "-----begin ", "putty-user-key-file-", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_",
-    "glpat-", "gldt-", "glrt-", "glptt-", "glsoat-", "atbb", "atatt3", "xox", "hooks.slack.com/", "/api/webhooks/", ":aa", "k_live_", "k_test_",
-    "eaaa", "sq0", "akia", "asia", "aws4-hmac-sha256", "aiza", "ya29.", "1//0", "sig=",
-    "accountkey", "7q~", "8q~", "npm_", "pypi-ageichlwas5vcmc", "sg.", "sk-", "shp", "hvs.", "hvb.", "_v1_", "hf_",
-    "dpop ", "://", "bearer ", "ssws ", "amz-signature=",
+    "eyj",
+    "-----begin ",
+    "putty-user-key-file-",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "glpat-",
+    "gldt-",
+    "glrt-",
+    "glptt-",
+    "glsoat-",
+    "atbb",
+    "atatt3",
+    "xox",
+    "hooks.slack.com/",
+    "/api/webhooks/",
+    ":aa",
+    "k_live_",
+    "k_test_",
+    "eaaa",
+    "sq0",
+    "akia",
+    "asia",
+    "aws4-hmac-sha256",
+    "aiza",
+    "ya29.",
+    "1//0",
+    "sig=",
+    "accountkey",
+    "7q~",
+    "8q~",
+    "npm_",
+    "pypi-ageichlwas5vcmc",
+    "sg.",
+    "sk-",
+    "shp",
+    "hvs.",
+    "hvb.",
+    "_v1_",
+    "hf_",
+    "dpop ",
+    "://",
+    "bearer ",
+    "ssws ",
+    "amz-signature=",
     // credential-bearing names
-    "oken", "ssw", "pwd", "ecret", "ssion", "ssid", "uthoriz", "cookie", "srf", "pi_key", "pikey", "pi-key",
-    "vate_key", "code=", "code\"", "samlre", "verifier", "t.sid",
-    "__host-", "__secure-",
+    "oken",
+    "ssw",
+    "pwd",
+    "ecret",
+    "ssion",
+    "ssid",
+    "uthoriz",
+    "cookie",
+    "srf",
+    "pi_key",
+    "pikey",
+    "pi-key",
+    "vate_key",
+    "code=",
+    "code\"",
+    "samlre",
+    "verifier",
+    "t.sid",
+    "__host-",
+    "__secure-",
 ];
 
 /// Number of rules in the default catalogue.
@@ -720,9 +780,7 @@ pub(crate) static SPECS: [Spec; N] = [
     ),
     custom!(
         "aws-access-key-id",
-        [
-            "AKIA", "ASIA"
-        ],
+        ["AKIA", "ASIA"],
         true,
         confirm_aws_key_id
     ),
@@ -768,9 +826,16 @@ pub(crate) static SPECS: [Spec; N] = [
         id: "azure-storage-key",
         anchors: &["AccountKey"],
         case_sensitive: true,
-        confirm: Confirm::Named { check: azure_key_value },
+        confirm: Confirm::Named {
+            check: azure_key_value,
+        },
     },
-    custom!("azure-client-secret", ["7Q~", "8Q~"], true, confirm_azure_secret),
+    custom!(
+        "azure-client-secret",
+        ["7Q~", "8Q~"],
+        true,
+        confirm_azure_secret
+    ),
     custom!("okta-api-token", ["SSWS "], true, confirm_scheme),
     named!("okta-session-token", ["sessionToken"], okta_session_value),
     prefix!("npm-token", ["npm_"], b62, 36..=36, mixed),
@@ -836,13 +901,7 @@ pub(crate) static SPECS: [Spec; N] = [
     named!("pkce-verifier", ["code_verifier"], pkce_value),
     custom!(
         "oauth-code",
-        [
-            "?code=",
-            "&code=",
-            "#code=",
-            "&amp;code=",
-            "\"code\""
-        ],
+        ["?code=", "&code=", "#code=", "&amp;code=", "\"code\""],
         false,
         confirm_oauth_code
     ),
@@ -934,12 +993,7 @@ pub(crate) static SPECS: [Spec; N] = [
     ),
     named!(
         "generic-secret",
-        [
-            "secret",
-            "token",
-            "auth_token",
-            "authtoken"
-        ],
+        ["secret", "token", "auth_token", "authtoken"],
         opaque
     ),
     named!(
@@ -1448,7 +1502,9 @@ fn header_value_after(c: &Cand<'_>, header: &str, out: &mut Vec<Match>) {
         return;
     };
     // `authorization:` inside prose is not a header: only validated credentials count.
-    let header_position = quoted_name || key_starts_line(h, c.start) || matches!(lexer::prev(h, c.start), Some(b'\'' | b'"'));
+    let header_position = quoted_name
+        || key_starts_line(h, c.start)
+        || matches!(lexer::prev(h, c.start), Some(b'\'' | b'"'));
     let found = if header == "authorization" && !header_position {
         crate::auth::authorization_value(text.as_bytes(), false)
     } else {

@@ -86,7 +86,11 @@ impl Scanner {
             for &anchor in spec.anchors {
                 let same = |(a, cs, _): &&mut (&str, bool, Vec<usize>)| {
                     *cs == spec.case_sensitive
-                        && if *cs { *a == anchor } else { a.eq_ignore_ascii_case(anchor) }
+                        && if *cs {
+                            *a == anchor
+                        } else {
+                            a.eq_ignore_ascii_case(anchor)
+                        }
                 };
                 if let Some(entry) = anchors.iter_mut().find(same) {
                     entry.2.push(index);
@@ -101,7 +105,13 @@ impl Scanner {
                 let mut hits = Vec::new();
                 for (id, (anchor, cs, rules)) in anchors.iter().enumerate() {
                     for offset in fragment_offsets(anchor, fragment) {
-                        hits.push(AnchorHit { anchor, offset, case_sensitive: *cs, id, rules: rules.clone() });
+                        hits.push(AnchorHit {
+                            anchor,
+                            offset,
+                            case_sensitive: *cs,
+                            id,
+                            rules: rules.clone(),
+                        });
                     }
                 }
                 hits
@@ -121,7 +131,11 @@ impl Scanner {
             .kind(Some(AhoCorasickKind::DFA))
             .build(FRAGMENTS)
             .expect("static fragments compile");
-        Scanner { finder, fragment_anchors, version: catalogue_version() }
+        Scanner {
+            finder,
+            fragment_anchors,
+            version: catalogue_version(),
+        }
     }
 
     /// The rule catalogue.
@@ -154,7 +168,11 @@ impl Scanner {
         let markers = crate::redact::marker_spans(haystack);
         let kept = raw
             .into_iter()
-            .filter(|m| !markers.iter().any(|k| k.start <= m.span.start && m.span.end <= k.end))
+            .filter(|m| {
+                !markers
+                    .iter()
+                    .any(|k| k.start <= m.span.start && m.span.end <= k.end)
+            })
             .collect();
         resolve(kept)
     }
@@ -172,11 +190,17 @@ impl Scanner {
         // fragments (`session_token`) is reached twice.
         let mut seen: Vec<(usize, usize)> = Vec::new();
         let mut on_hit = |fragment: usize, start: usize| {
-            let Some(hits) = self.fragment_anchors.get(fragment) else { return };
+            let Some(hits) = self.fragment_anchors.get(fragment) else {
+                return;
+            };
             for hit in hits {
-                let Some(s) = start.checked_sub(hit.offset) else { continue };
+                let Some(s) = start.checked_sub(hit.offset) else {
+                    continue;
+                };
                 let e = s.saturating_add(hit.anchor.len());
-                let Some(text) = haystack.get(s..e) else { continue };
+                let Some(text) = haystack.get(s..e) else {
+                    continue;
+                };
                 let found = if hit.case_sensitive {
                     text == hit.anchor.as_bytes()
                 } else {
@@ -199,14 +223,35 @@ impl Scanner {
         out
     }
 
-    fn confirm(&self, index: usize, haystack: &[u8], start: usize, end: usize, nested: bool, out: &mut Vec<Match>) {
-        let (Some(spec), Some(rule)) = (SPECS.get(index), RULES.get(index)) else { return };
+    fn confirm(
+        &self,
+        index: usize,
+        haystack: &[u8],
+        start: usize,
+        end: usize,
+        nested: bool,
+        out: &mut Vec<Match>,
+    ) {
+        let (Some(spec), Some(rule)) = (SPECS.get(index), RULES.get(index)) else {
+            return;
+        };
         if nested && matches!(rule.id, "auth-header" | "cookie-value") {
             return;
         }
-        let cand = Cand { hay: haystack, start, end, rule, scanner: self };
+        let cand = Cand {
+            hay: haystack,
+            start,
+            end,
+            rule,
+            scanner: self,
+        };
         match spec.confirm {
-            Confirm::Prefix { body, min, max, check } => confirm_prefix(&cand, body, min, max, check, out),
+            Confirm::Prefix {
+                body,
+                min,
+                max,
+                check,
+            } => confirm_prefix(&cand, body, min, max, check, out),
             Confirm::Named { check } => confirm_named(&cand, check, out),
             Confirm::Custom(f) => f(&cand, out),
             Confirm::Position => {}
@@ -304,9 +349,15 @@ mod tests {
                     let hay = format!("  {form}  ");
                     let covered = FRAGMENTS.iter().enumerate().any(|(i, f)| {
                         form.contains(f)
-                            && scanner.fragment_anchors[i].iter().any(|h| h.anchor.eq_ignore_ascii_case(anchor))
+                            && scanner.fragment_anchors[i]
+                                .iter()
+                                .any(|h| h.anchor.eq_ignore_ascii_case(anchor))
                     });
-                    assert!(covered, "anchor {anchor:?} of {} not covered in form {hay:?}", spec.id);
+                    assert!(
+                        covered,
+                        "anchor {anchor:?} of {} not covered in form {hay:?}",
+                        spec.id
+                    );
                 }
             }
         }
@@ -336,7 +387,20 @@ mod tests {
     fn resolve_merges_overlaps_keeping_the_better_rule() {
         let jwt = crate::catalogue::rule("jwt").unwrap();
         let bearer = crate::catalogue::rule("auth-bearer").unwrap();
-        let out = resolve(vec![Match { rule: bearer, span: 5..20 }, Match { rule: jwt, span: 5..20 }, Match { rule: bearer, span: 30..31 }]);
+        let out = resolve(vec![
+            Match {
+                rule: bearer,
+                span: 5..20,
+            },
+            Match {
+                rule: jwt,
+                span: 5..20,
+            },
+            Match {
+                rule: bearer,
+                span: 30..31,
+            },
+        ]);
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].rule.id, "jwt");
         assert_eq!(out[0].span, 5..20);

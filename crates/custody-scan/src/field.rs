@@ -199,7 +199,9 @@ fn cookie_pair(scanner: &Scanner, name: &str, value: &str, base: usize, out: &mu
     // RFC 6265 cookie names are tokens; anything else is not a cookie pair.
     let name = name.trim();
     if name.is_empty()
-        || !name.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
     {
         return;
     }
@@ -604,12 +606,10 @@ impl Scanner {
             }
             let long_enough = trimmed.len() >= strong_min_len(id);
             let plausible = match id {
-                "generic-secret"
-                | "api-key-assignment"
-                | "session-token"
-                | "oauth-code"
-                | "url-signature"
-                | "csrf-token" => validate::looks_opaque_secret(trimmed) || trimmed.len() >= 24,
+                "generic-secret" | "api-key-assignment" | "session-token" | "oauth-code"
+                | "url-signature" | "csrf-token" => {
+                    validate::looks_opaque_secret(trimmed) || trimmed.len() >= 24
+                }
                 _ => true,
             };
             if long_enough

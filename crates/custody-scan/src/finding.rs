@@ -42,7 +42,12 @@ impl Finding {
     /// computed from `haystack`; `location.line` (lines before `haystack`) and
     /// `location.byte_offset` (offset of `haystack` in the whole input) are added.
     #[must_use]
-    pub fn from_match(m: &Match, haystack: &[u8], redactor: &Redactor, mut location: Location) -> Finding {
+    pub fn from_match(
+        m: &Match,
+        haystack: &[u8],
+        redactor: &Redactor,
+        mut location: Location,
+    ) -> Finding {
         let (line, column) = line_col(haystack, m.span.start);
         location.line = Some(location.line.unwrap_or(0).saturating_add(line));
         location.column = Some(column);
@@ -64,17 +69,34 @@ impl Finding {
 pub fn preview(m: &Match, haystack: &[u8], redactor: &Redactor) -> String {
     let window_start = m.span.start.saturating_sub(128);
     let window = haystack.get(window_start..m.span.end).unwrap_or_default();
-    let local = Match { rule: m.rule, span: m.span.start.saturating_sub(window_start)..m.span.end.saturating_sub(window_start) };
+    let local = Match {
+        rule: m.rule,
+        span: m.span.start.saturating_sub(window_start)..m.span.end.saturating_sub(window_start),
+    };
     // The window may start inside a multi-byte character: skip up to 3 bytes.
     for skip in 0..4usize {
-        if let Some(text) = window.get(skip..).and_then(|w| std::str::from_utf8(w).ok()) {
-            if let Some(span) = local.span.start.checked_sub(skip).zip(local.span.end.checked_sub(skip)) {
-                return redactor.marker(&Match { rule: m.rule, span: span.0..span.1 }, text);
-            }
+        if let Some(text) = window.get(skip..).and_then(|w| std::str::from_utf8(w).ok())
+            && let Some(span) = local
+                .span
+                .start
+                .checked_sub(skip)
+                .zip(local.span.end.checked_sub(skip))
+        {
+            return redactor.marker(
+                &Match {
+                    rule: m.rule,
+                    span: span.0..span.1,
+                },
+                text,
+            );
         }
     }
     let secret = haystack.get(m.span.clone()).unwrap_or_default();
-    format!("[redacted:{}:{}]", m.rule.class.as_str(), redactor.fingerprint(secret))
+    format!(
+        "[redacted:{}:{}]",
+        m.rule.class.as_str(),
+        redactor.fingerprint(secret)
+    )
 }
 
 /// 1-based line and column (in bytes) of `offset` inside `haystack`.

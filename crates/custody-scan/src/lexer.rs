@@ -185,6 +185,10 @@ pub(crate) fn looks_like_code(v: &[u8]) -> bool {
         b"window",
         b"document",
     ];
+    if v.starts_with(b"[redacted:") {
+        // Not code: a marker, or a marker prefix hiding a value (scanned as data).
+        return false;
+    }
     if KEYWORDS.iter().any(|k| v.eq_ignore_ascii_case(k)) {
         return true;
     }

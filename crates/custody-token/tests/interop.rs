@@ -39,10 +39,8 @@ fn pyjwt_verifies_our_token_proof_and_thumbprint() {
         );
         return;
     }
-    let mut fx = Fixture::new(42);
     // PyJWT checks exp/iat against the real clock.
-    fx.now = custody_token::Clock::now(&custody_token::SystemClock);
-    fx.verifier.confirm_revocations(0, fx.now).unwrap();
+    let mut fx = Fixture::at(42, custody_token::Clock::now(&custody_token::SystemClock));
     let client = fx.client(TokenClass::SupportAgent, "agent-7", "acme", "asn:64500");
     let token = client.issued.access_token.expose_secret().to_owned();
     let proof = fx.proof(&client.key, "GET", URL, &token);

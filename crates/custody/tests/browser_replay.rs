@@ -232,21 +232,27 @@ fn require_tools(browser_dir: &Path) -> bool {
     true
 }
 
-#[test]
-fn browser_capture_is_replayable_raw_and_not_after_custody_sanitize() {
-    let root = repo_root();
-    let browser_dir = root.join("tests/browser");
+/// A recorded session: the running app, the raw HAR and what the app issued.
+struct Capture {
+    dir: tempfile::TempDir,
+    app: App,
+    browser_dir: PathBuf,
+    raw: PathBuf,
+    raw_doc: Value,
+    issued_path: PathBuf,
+}
+
+/// Starts the app and records a HAR of a real browser session with it (`None`
+/// when `CUSTODY_SKIP_BROWSER=1`).
+fn capture() -> Option<Capture> {
+    let browser_dir = repo_root().join("tests/browser");
     if !require_tools(&browser_dir) {
-        return;
+        return None;
     }
-    let marker = marker_path();
-    let _ = std::fs::remove_file(&marker);
     let dir = tempfile::tempdir().unwrap();
     let issued_path = dir.path().join("issued.jsonl");
     let password = format!("Pw-{}", password_suffix());
     let app = start_app(dir.path(), &browser_dir, &password, &issued_path);
-
-    // 1. A customer records a HAR with a real browser.
     let raw = dir.path().join("raw.har");
     let rec = run(
         Command::new("node")
@@ -268,6 +274,47 @@ fn browser_capture_is_replayable_raw_and_not_after_custody_sanitize() {
         schema_errors(&raw_doc).is_empty(),
         "Chromium's own HAR must pass the schema (control)"
     );
+    Some(Capture {
+        dir,
+        app,
+        browser_dir,
+        raw,
+        raw_doc,
+        issued_path,
+    })
+}
+
+/// `(kind, value)` of every credential the app issued or received.
+fn issued(path: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (
+                v["kind"].as_str().unwrap().to_owned(),
+                v["value"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn browser_capture_is_replayable_raw_and_not_after_custody_sanitize() {
+    let marker = marker_path();
+    let _ = std::fs::remove_file(&marker);
+    // 1. A customer records a HAR with a real browser.
+    let Some(Capture {
+        dir,
+        app,
+        browser_dir,
+        raw,
+        raw_doc,
+        issued_path,
+    }) = capture()
+    else {
+        return;
+    };
 
     // 2. The real custody sanitize.
     let clean = dir.path().join("clean.har");
@@ -330,17 +377,7 @@ fn browser_capture_is_replayable_raw_and_not_after_custody_sanitize() {
     let report_bytes = std::fs::read(&report).unwrap_or_default();
     let clean_text = String::from_utf8_lossy(&clean_bytes);
     let report_text = String::from_utf8_lossy(&report_bytes);
-    let issued: Vec<(String, String)> = std::fs::read_to_string(&issued_path)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
-            (
-                v["kind"].as_str().unwrap().to_owned(),
-                v["value"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let issued = issued(&issued_path);
     let kinds: Vec<&str> = issued.iter().map(|(k, _)| k.as_str()).collect();
     for want in [
         "password",
@@ -416,6 +453,72 @@ fn browser_capture_is_replayable_raw_and_not_after_custody_sanitize() {
 fn password_suffix() -> u64 {
     use std::hash::{BuildHasher, RandomState};
     RandomState::new().hash_one(std::process::id())
+}
+
+#[test]
+fn custody_scan_on_a_browser_capture_reports_positions_never_values() {
+    let Some(cap) = capture() else {
+        return;
+    };
+    let issued = issued(&cap.issued_path);
+    let scan = |path: &Path, format: &str| {
+        run(
+            Command::new(env!("CARGO_BIN_EXE_custody"))
+                .arg("scan")
+                .arg("--format")
+                .arg(format)
+                .arg(path),
+            Duration::from_secs(60),
+            "custody scan",
+        )
+    };
+    for format in ["human", "json", "sarif"] {
+        let out = scan(&cap.raw, format);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{format}: the raw capture holds credentials"
+        );
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for (kind, value) in &issued {
+            // Any 16-character window of the value counts as a leak (hints, previews).
+            let leaked = value
+                .as_bytes()
+                .windows(16)
+                .any(|w| text.contains(std::str::from_utf8(w).unwrap_or("\u{0}")));
+            assert!(
+                !leaked,
+                "custody scan --format {format} output holds (part of) the issued {kind}"
+            );
+        }
+    }
+    // The sanitized capture re-scans clean: markers are never findings.
+    let clean = cap.dir.path().join("clean-for-scan.har");
+    let san = run(
+        Command::new(env!("CARGO_BIN_EXE_custody"))
+            .arg("sanitize")
+            .arg(&cap.raw)
+            .arg("-o")
+            .arg(&clean),
+        Duration::from_secs(60),
+        "custody sanitize",
+    );
+    assert_eq!(san.status.code(), Some(0));
+    let rescan = scan(&clean, "json");
+    let doc: Value = serde_json::from_slice(&rescan.stdout).unwrap_or(Value::Null);
+    let rules: Vec<&str> = doc["findings"]
+        .as_array()
+        .map(|f| f.iter().filter_map(|x| x["rule_id"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        rescan.status.code(),
+        Some(0),
+        "custody scan of custody sanitize's output must be clean; rules that fired: {rules:?}"
+    );
 }
 
 #[test]

@@ -184,6 +184,24 @@ fn prove_gives_an_inclusion_proof_that_verifies_against_the_signed_checkpoint() 
     );
     let o = custody(&["audit", "prove", "--log", &log, "--index", "30"], None);
     assert_eq!(o.status.code(), Some(2));
+    // The proven checkpoint, kept by an auditor, is extended by the log.
+    let kept = Path::new(&log).parent().unwrap().join("kept.checkpoint");
+    fs::write(&kept, v["checkpoint"].as_str().unwrap()).unwrap();
+    let o = custody(
+        &[
+            "audit",
+            "verify",
+            "--log",
+            &log,
+            "--key",
+            &vkey,
+            "--checkpoint",
+            kept.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains("(1 external)"));
 }
 
 #[test]

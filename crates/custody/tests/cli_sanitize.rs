@@ -249,6 +249,28 @@ fn expect_error(name: &str, bytes: &[u8], extra: &[&str], needle: &str) {
 }
 
 #[test]
+fn an_error_replaces_a_stale_report() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "report.json", br#"{"verdict":"clean"}"#);
+    write(dir.path(), "bad.log", b"abc\xFF\n");
+    let out = sanitize(
+        dir.path(),
+        &["bad.log", "-o", "out.log", "--report", "report.json"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["verdict"], "error");
+    assert!(
+        report["error"].as_str().unwrap().contains("byte 3"),
+        "{report}"
+    );
+    assert_eq!(files(dir.path()), ["bad.log", "report.json"]);
+}
+
+#[test]
 fn truncated_json_exit_2_naming_the_position() {
     let token = opaque(6, 40);
     let har = har_with(&token);

@@ -57,6 +57,9 @@ pub fn seg_path(dir: &Path) -> PathBuf {
 
 /// The payloads of the (single) segment.
 pub fn payloads(dir: &Path) -> Vec<Vec<u8>> {
+    if !seg_path(dir).exists() {
+        return Vec::new(); // No record was ever appended.
+    }
     let bytes = fs::read(seg_path(dir)).unwrap();
     let mut out = Vec::new();
     scan_frames(&bytes[..], bytes.len() as u64, 0, &mut |_, p| {

@@ -62,7 +62,7 @@ fn escape(s: &str) -> String {
 
 /// One entry; `session` and `bearer` are the artifact's live credentials.
 fn entry(rng: &mut Rng, i: u64, session: &str, bearer: &str) -> String {
-    let api = i % 3 != 0;
+    let api = !i.is_multiple_of(3);
     let path = if api {
         format!(
             "/api/v1/{}/{}?page={}&q={}",

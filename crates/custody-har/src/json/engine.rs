@@ -412,7 +412,13 @@ impl<'a> Engine<'a> {
 
     /// A query or form parameter value (`raw`: still percent-encoded): JSON inside it
     /// is walked by member names, anything else is judged as `field`.
-    pub(crate) fn param(&mut self, s: &mut String, field: Field<'_>, loc: LocationKind, raw: bool) -> bool {
+    pub(crate) fn param(
+        &mut self,
+        s: &mut String,
+        field: Field<'_>,
+        loc: LocationKind,
+        raw: bool,
+    ) -> bool {
         let decoded = if raw { percent_decode(s) } else { None };
         let text = decoded.as_deref().unwrap_or(s.as_str());
         let t = text.trim_start();
@@ -1002,7 +1008,14 @@ mod tests {
     fn neutral_names_scan_exactly_like_text() {
         let scanner = Scanner::new();
         let mut cache = NameCache::new(&scanner);
-        for name in ["Host", "accept", "user-agent", "Referer", "content-type", "x-request-id"] {
+        for name in [
+            "Host",
+            "accept",
+            "user-agent",
+            "Referer",
+            "content-type",
+            "x-request-id",
+        ] {
             assert!(cache.neutral(&scanner, NameKind::Header, name), "{name}");
         }
         for name in ["id", "name", "status", "items", "title", "url"] {
@@ -1011,8 +1024,15 @@ mod tests {
         // Every credential-bearing name is told apart (the unsafe variant, treating
         // them as text, would miss what the name dictionaries catch).
         for name in [
-            "Authorization", "Proxy-Authorization", "cookie", "Set-Cookie", "X-API-Key",
-            "x-amz-security-token", "X-Okta-Session-Id", "x-csrf-token", "X-Auth-Token",
+            "Authorization",
+            "Proxy-Authorization",
+            "cookie",
+            "Set-Cookie",
+            "X-API-Key",
+            "x-amz-security-token",
+            "X-Okta-Session-Id",
+            "x-csrf-token",
+            "X-Auth-Token",
         ] {
             assert!(!cache.neutral(&scanner, NameKind::Header, name), "{name}");
             let v = "Zq9Hk2Lm7Vp4Qx1Zt8Rw3Nc6Yb0Jf5GdEr";
@@ -1021,8 +1041,17 @@ mod tests {
             assert!(!named.is_empty() || !named2.is_empty(), "{name}");
         }
         for name in [
-            "password", "access_token", "refresh_token", "id_token", "client_secret",
-            "apiToken", "sessionId", "authorization", "cookie", "SAMLResponse", "csrf_token",
+            "password",
+            "access_token",
+            "refresh_token",
+            "id_token",
+            "client_secret",
+            "apiToken",
+            "sessionId",
+            "authorization",
+            "cookie",
+            "SAMLResponse",
+            "csrf_token",
         ] {
             assert!(!cache.neutral(&scanner, NameKind::JsonKey, name), "{name}");
         }
@@ -1038,10 +1067,18 @@ mod tests {
         for v in values {
             let text = detections(&scanner, Field::Text, v);
             for name in ["Host", "accept", "Referer"] {
-                assert_eq!(detections(&scanner, Field::Header { name }, v), text, "{name}");
+                assert_eq!(
+                    detections(&scanner, Field::Header { name }, v),
+                    text,
+                    "{name}"
+                );
             }
             for name in ["id", "name", "url"] {
-                assert_eq!(detections(&scanner, Field::JsonKey { name }, v), text, "{name}");
+                assert_eq!(
+                    detections(&scanner, Field::JsonKey { name }, v),
+                    text,
+                    "{name}"
+                );
             }
         }
     }

@@ -264,9 +264,28 @@ impl<R: Read> Reader<R> {
                     self.limit_error(LimitKind::ValueBytes, self.limits.max_value_bytes as u64)
                 );
             }
+            if out.capacity() == 0 {
+                out.reserve(chunk.len().min(self.limits.max_value_bytes));
+            }
             out.extend_from_slice(run);
             self.pos += upto;
             if found.is_none() {
+                continue;
+            }
+            // Common escapes decoded straight from the buffer.
+            let pair = self.buf.get(self.pos..self.end).and_then(|c| c.get(..2));
+            let simple = match pair {
+                Some([b'\\', b'"']) => Some(b'"'),
+                Some([b'\\', b'\\']) => Some(b'\\'),
+                Some([b'\\', b'/']) => Some(b'/'),
+                Some([b'\\', b'n']) => Some(b'\n'),
+                Some([b'\\', b'r']) => Some(b'\r'),
+                Some([b'\\', b't']) => Some(b'\t'),
+                _ => None,
+            };
+            if let Some(b) = simple {
+                out.push(b);
+                self.pos += 2;
                 continue;
             }
             let quote_or_backslash = self.next_byte("the end of a string")?;

@@ -25,7 +25,9 @@ impl Rng {
         (self.next() % n as u64) as usize
     }
     pub fn hex(&mut self, n: usize) -> String {
-        (0..n).map(|_| char::from(b"0123456789abcdef"[self.below(16)])).collect()
+        (0..n)
+            .map(|_| char::from(b"0123456789abcdef"[self.below(16)]))
+            .collect()
     }
     pub fn alnum(&mut self, n: usize) -> String {
         const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -36,7 +38,14 @@ impl Rng {
         STANDARD.encode(raw)
     }
     pub fn uuid(&mut self) -> String {
-        format!("{}-{}-4{}-a{}-{}", self.hex(8), self.hex(4), self.hex(3), self.hex(3), self.hex(12))
+        format!(
+            "{}-{}-4{}-a{}-{}",
+            self.hex(8),
+            self.hex(4),
+            self.hex(3),
+            self.hex(3),
+            self.hex(12)
+        )
     }
     pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
         items[self.below(items.len())]
@@ -44,11 +53,54 @@ impl Rng {
 }
 
 const WORDS: &[&str] = &[
-    "the", "request", "failed", "after", "retry", "user", "clicked", "button", "page", "loaded", "session",
-    "expired", "token", "refresh", "cache", "miss", "hit", "upstream", "latency", "error", "warning", "info",
-    "debug", "connection", "reset", "by", "peer", "timeout", "while", "reading", "response", "header", "from",
-    "server", "key", "value", "password", "reset", "link", "sent", "authorization", "pending", "secret",
-    "santa", "keyboard", "monkey", "author", "authority",
+    "the",
+    "request",
+    "failed",
+    "after",
+    "retry",
+    "user",
+    "clicked",
+    "button",
+    "page",
+    "loaded",
+    "session",
+    "expired",
+    "token",
+    "refresh",
+    "cache",
+    "miss",
+    "hit",
+    "upstream",
+    "latency",
+    "error",
+    "warning",
+    "info",
+    "debug",
+    "connection",
+    "reset",
+    "by",
+    "peer",
+    "timeout",
+    "while",
+    "reading",
+    "response",
+    "header",
+    "from",
+    "server",
+    "key",
+    "value",
+    "password",
+    "reset",
+    "link",
+    "sent",
+    "authorization",
+    "pending",
+    "secret",
+    "santa",
+    "keyboard",
+    "monkey",
+    "author",
+    "authority",
 ];
 
 /// One benign line of mixed text.
@@ -105,11 +157,60 @@ pub fn benign_text(seed: u64, size: usize) -> String {
 }
 
 const LOG_WORDS: &[&str] = &[
-    "the", "request", "failed", "after", "retry", "user", "clicked", "button", "page", "loaded", "worker",
-    "started", "job", "queue", "drained", "cache", "miss", "hit", "upstream", "latency", "error", "warning",
-    "debug", "connection", "reset", "by", "peer", "timeout", "while", "reading", "response", "from", "server",
-    "value", "link", "sent", "pending", "checkout", "order", "shipped", "invoice", "report", "generated",
-    "disk", "usage", "at", "percent", "memory", "pressure", "normal", "scheduler", "tick", "node", "healthy",
+    "the",
+    "request",
+    "failed",
+    "after",
+    "retry",
+    "user",
+    "clicked",
+    "button",
+    "page",
+    "loaded",
+    "worker",
+    "started",
+    "job",
+    "queue",
+    "drained",
+    "cache",
+    "miss",
+    "hit",
+    "upstream",
+    "latency",
+    "error",
+    "warning",
+    "debug",
+    "connection",
+    "reset",
+    "by",
+    "peer",
+    "timeout",
+    "while",
+    "reading",
+    "response",
+    "from",
+    "server",
+    "value",
+    "link",
+    "sent",
+    "pending",
+    "checkout",
+    "order",
+    "shipped",
+    "invoice",
+    "report",
+    "generated",
+    "disk",
+    "usage",
+    "at",
+    "percent",
+    "memory",
+    "pressure",
+    "normal",
+    "scheduler",
+    "tick",
+    "node",
+    "healthy",
 ];
 
 /// About `size` bytes of prose-like log text with few anchors (the "few matches"
@@ -119,7 +220,12 @@ pub fn sparse_text(seed: u64, size: usize, plant_every: usize) -> String {
     let mut out = String::with_capacity(size + 1024);
     let mut next_plant = plant_every;
     while out.len() < size {
-        out.push_str(&format!("2024-05-0{} 12:{:02}:{:02} INFO ", 1 + rng.below(9), rng.below(60), rng.below(60)));
+        out.push_str(&format!(
+            "2024-05-0{} 12:{:02}:{:02} INFO ",
+            1 + rng.below(9),
+            rng.below(60),
+            rng.below(60)
+        ));
         for _ in 0..(6 + rng.below(14)) {
             out.push_str(rng.pick(LOG_WORDS));
             out.push(' ');

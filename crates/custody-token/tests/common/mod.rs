@@ -51,6 +51,15 @@ impl Fixture {
     }
 
     pub fn with_policy(seed: u64, policy: NetworkPolicy) -> Self {
+        Self::build(seed, policy, t0())
+    }
+
+    /// A fixture whose clock starts at `now` (e.g. the real time, for PyJWT).
+    pub fn at(seed: u64, now: Timestamp) -> Self {
+        Self::build(seed, NetworkPolicy::Strict, now)
+    }
+
+    fn build(seed: u64, policy: NetworkPolicy, now: Timestamp) -> Self {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
         let authority_key = Ed25519KeyPair::generate(&mut rng);
         let ring = KeyRing::new(authority_key.clone());
@@ -69,7 +78,6 @@ impl Fixture {
             Arc::new(MemoryReplayCache::new(1_000_000)),
             nonces.clone(),
         );
-        let now = t0();
         verifier.confirm_revocations(0, now).unwrap();
         Self {
             rng,

@@ -183,7 +183,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
         Err(err) => {
             drop(spool);
-            eprintln!("custody: error: {}: {err}", input_name(&args.input));
+            let message = format!("{}: {err}", input_name(&args.input));
+            // A report from an earlier run must not stand beside a failed one.
+            if let Some(path) = args.report.as_deref() {
+                let json = serde_json::json!({ "verdict": "error", "error": message });
+                std::fs::write(path, format!("{json:#}\n"))
+                    .with_context(|| format!("cannot write the report to {}", path.display()))?;
+            }
+            eprintln!("custody: error: {message}");
             Ok(EXIT_ERROR)
         }
     }

@@ -62,7 +62,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 
     let mut findings: Vec<Finding> = Vec::new();
     let mut errors: Vec<String> = Vec::new();
-    let paths = if args.paths.is_empty() { vec![PathBuf::from("-")] } else { args.paths };
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from("-")]
+    } else {
+        args.paths
+    };
     for path in &paths {
         let mut sink = |f: Finding| findings.push(f);
         scan_path(path, &scanner, &redactor, &mut sink, &mut errors);
@@ -156,7 +160,9 @@ fn walk(
             return;
         }
         if depth >= MAX_DEPTH {
-            errors.push(format!("{shown}: directory nesting deeper than {MAX_DEPTH}"));
+            errors.push(format!(
+                "{shown}: directory nesting deeper than {MAX_DEPTH}"
+            ));
             return;
         }
         let entries = match fs::read_dir(path) {
@@ -175,7 +181,15 @@ fn walk(
         }
         children.sort();
         for child in children {
-            walk(&child, depth.saturating_add(1), scanner, redactor, sink, errors, visited);
+            walk(
+                &child,
+                depth.saturating_add(1),
+                scanner,
+                redactor,
+                sink,
+                errors,
+                visited,
+            );
         }
     } else if meta.is_file() {
         let result = File::open(path).and_then(|f| scan_stream(f, &shown, scanner, redactor, sink));
@@ -208,7 +222,11 @@ pub fn scan_stream(
         let eof = fill(&mut input, &mut buf, CHUNK.saturating_add(OVERLAP))?;
         // Matches starting in the tail are left for the next round, which sees them
         // with their continuation.
-        let limit = if eof { buf.len() } else { buf.len().saturating_sub(OVERLAP) };
+        let limit = if eof {
+            buf.len()
+        } else {
+            buf.len().saturating_sub(OVERLAP)
+        };
         let mut line = base_line;
         let mut counted_to = 0usize;
         for m in scanner.scan(&buf) {
@@ -220,7 +238,10 @@ pub fn scan_stream(
             let before = buf.get(counted_to..start).unwrap_or_default();
             line = line.saturating_add(memchr::memchr_iter(b'\n', before).count() as u64);
             counted_to = start;
-            let line_start = buf.get(..start).and_then(|b| memchr::memrchr(b'\n', b)).map_or(0, |p| p.saturating_add(1));
+            let line_start = buf
+                .get(..start)
+                .and_then(|b| memchr::memrchr(b'\n', b))
+                .map_or(0, |p| p.saturating_add(1));
             // The first line of the buffer may continue a line of the previous chunk:
             // its column is then relative to the chunk (documented as a byte column).
             let column = (start.saturating_sub(line_start) as u64).saturating_add(1);

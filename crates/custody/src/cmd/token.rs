@@ -56,53 +56,9 @@ pub enum Command {
         descriptor: String,
     },
     /// Issue an access token bound to a client key and network context; prints it.
-    Issue {
-        /// Authority signing key file.
-        #[arg(long)]
-        key: PathBuf,
-        /// Token class: customer_admin, support_agent or service_account.
-        #[arg(long)]
-        class: TokenClass,
-        /// Principal (`sub`).
-        #[arg(long)]
-        sub: String,
-        /// Tenant scope.
-        #[arg(long)]
-        tenant: String,
-        /// Thumbprint of the client's PoP key (`cnf.jkt`).
-        #[arg(long, allow_hyphen_values = true)]
-        jkt: String,
-        /// Network-context hash (see `custody token context`).
-        #[arg(long, allow_hyphen_values = true)]
-        context: String,
-        /// Lifetime in seconds (default and maximum: the class lifetime).
-        #[arg(long)]
-        ttl: Option<u64>,
-        /// Issuer name (`iss`).
-        #[arg(long, default_value = DEFAULT_ISSUER)]
-        issuer: String,
-        /// OAuth client id.
-        #[arg(long, default_value = "custody-cli")]
-        client_id: String,
-    },
+    Issue(IssueArgs),
     /// Create a DPoP proof (client side) for one request; prints it.
-    Proof {
-        /// The client's PoP key file, or a device directory holding `pop.jwk`.
-        #[arg(long)]
-        pop_key: PathBuf,
-        /// HTTP method.
-        #[arg(long)]
-        method: String,
-        /// Request URL.
-        #[arg(long)]
-        url: String,
-        /// The access token the request carries (`-` reads it from stdin).
-        #[arg(long)]
-        token: Option<String>,
-        /// Server nonce from the last `DPoP-Nonce` header.
-        #[arg(long, allow_hyphen_values = true)]
-        nonce: Option<String>,
-    },
+    Proof(ProofArgs),
     /// Show a token's header and claims as JSON, without its signature and WITHOUT
     /// verifying it.
     Inspect {
@@ -111,44 +67,100 @@ pub enum Command {
     },
     /// Verify a token and its proof as a node would. Exit 0 valid, 1 refused (reason
     /// printed), 2 error.
-    Verify {
-        /// JWKS file of the trusted authority keys.
-        #[arg(long)]
-        jwks: PathBuf,
-        /// The class this endpoint requires.
-        #[arg(long)]
-        class: TokenClass,
-        /// HTTP method of the request.
-        #[arg(long)]
-        method: String,
-        /// Request URL.
-        #[arg(long)]
-        url: String,
-        /// The DPoP proof sent with the request.
-        #[arg(long)]
-        proof: String,
-        /// Network-context hash observed for the request.
-        #[arg(long, allow_hyphen_values = true)]
-        context: String,
-        /// The nonce this server handed out (required for agent and service classes).
-        #[arg(long, allow_hyphen_values = true)]
-        nonce: Option<String>,
-        /// Trusted issuer name.
-        #[arg(long, default_value = DEFAULT_ISSUER)]
-        issuer: String,
-        /// Revocation entries (a JSON array, applied in order) current as of now.
-        #[arg(
-            long,
-            conflicts_with = "no_revocation_feed",
-            required_unless_present = "no_revocation_feed"
-        )]
-        revocations: Option<PathBuf>,
-        /// Verify with an empty revocation state (local testing only; says so).
-        #[arg(long)]
-        no_revocation_feed: bool,
-        /// The access token (`-` reads it from stdin).
-        token: String,
-    },
+    Verify(VerifyArgs),
+}
+
+/// Arguments of `custody token issue`.
+#[derive(Debug, clap::Args)]
+pub struct IssueArgs {
+    /// Authority signing key file.
+    #[arg(long)]
+    pub key: PathBuf,
+    /// Token class: customer_admin, support_agent or service_account.
+    #[arg(long)]
+    pub class: TokenClass,
+    /// Principal (`sub`).
+    #[arg(long)]
+    pub sub: String,
+    /// Tenant scope.
+    #[arg(long)]
+    pub tenant: String,
+    /// Thumbprint of the client's PoP key (`cnf.jkt`).
+    #[arg(long, allow_hyphen_values = true)]
+    pub jkt: String,
+    /// Network-context hash (see `custody token context`).
+    #[arg(long, allow_hyphen_values = true)]
+    pub context: String,
+    /// Lifetime in seconds (default and maximum: the class lifetime).
+    #[arg(long)]
+    pub ttl: Option<u64>,
+    /// Issuer name (`iss`).
+    #[arg(long, default_value = DEFAULT_ISSUER)]
+    pub issuer: String,
+    /// OAuth client id.
+    #[arg(long, default_value = "custody-cli")]
+    pub client_id: String,
+}
+
+/// Arguments of `custody token proof`.
+#[derive(Debug, clap::Args)]
+pub struct ProofArgs {
+    /// The client's PoP key file, or a device directory holding `pop.jwk`.
+    #[arg(long)]
+    pub pop_key: PathBuf,
+    /// HTTP method.
+    #[arg(long)]
+    pub method: String,
+    /// Request URL.
+    #[arg(long)]
+    pub url: String,
+    /// The access token the request carries (`-` reads it from stdin).
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Server nonce from the last `DPoP-Nonce` header.
+    #[arg(long, allow_hyphen_values = true)]
+    pub nonce: Option<String>,
+}
+
+/// Arguments of `custody token verify`.
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// JWKS file of the trusted authority keys.
+    #[arg(long)]
+    pub jwks: PathBuf,
+    /// The class this endpoint requires.
+    #[arg(long)]
+    pub class: TokenClass,
+    /// HTTP method of the request.
+    #[arg(long)]
+    pub method: String,
+    /// Request URL.
+    #[arg(long)]
+    pub url: String,
+    /// The DPoP proof sent with the request.
+    #[arg(long)]
+    pub proof: String,
+    /// Network-context hash observed for the request.
+    #[arg(long, allow_hyphen_values = true)]
+    pub context: String,
+    /// The nonce this server handed out (required for agent and service classes).
+    #[arg(long, allow_hyphen_values = true)]
+    pub nonce: Option<String>,
+    /// Trusted issuer name.
+    #[arg(long, default_value = DEFAULT_ISSUER)]
+    pub issuer: String,
+    /// Revocation entries (a JSON array, applied in order) current as of now.
+    #[arg(
+        long,
+        conflicts_with = "no_revocation_feed",
+        required_unless_present = "no_revocation_feed"
+    )]
+    pub revocations: Option<PathBuf>,
+    /// Verify with an empty revocation state (local testing only; says so).
+    #[arg(long)]
+    pub no_revocation_feed: bool,
+    /// The access token (`-` reads it from stdin).
+    pub token: String,
 }
 
 /// Runs `custody token`.
@@ -171,50 +183,15 @@ pub fn run(command: Command) -> anyhow::Result<u8> {
         Command::Context { descriptor } => {
             println!("{}", NetworkContext::from_descriptor(&descriptor));
         }
-        Command::Issue {
-            key,
-            class,
-            sub,
-            tenant,
-            jkt,
-            context,
-            ttl,
-            issuer,
-            client_id,
-        } => {
-            let authority = Authority::new(
-                issuer,
-                KeyRing::new(read_key(&key)?),
-                Arc::new(MemoryRevocationStore::new()),
-                Arc::new(MemoryRefreshStore::new()),
-            );
-            let request = IssueRequest {
-                class,
-                subject: sub,
-                tenant,
-                client_id,
-                jkt: Thumbprint::parse(&jkt).context("--jkt is not an RFC 7638 thumbprint")?,
-                network: parse_context(&context)?,
-                lifetime: ttl.map(Duration::from_secs),
-                with_refresh: false,
-            };
-            let issued = authority.issue(&request, now, &mut OsRng)?;
-            println!("{}", issued.access_token.expose_secret());
-        }
-        Command::Proof {
-            pop_key,
-            method,
-            url,
-            token,
-            nonce,
-        } => {
-            let key = read_key(&pop_key)?;
-            let token = token.map(|text| read_arg(&text)).transpose()?;
+        Command::Issue(args) => issue(args, now)?,
+        Command::Proof(args) => {
+            let key = read_key(&args.pop_key)?;
+            let token = args.token.map(|text| read_arg(&text)).transpose()?;
             let request = ProofRequest {
-                method: &method,
-                url: &url,
+                method: &args.method,
+                url: &args.url,
                 access_token: token.as_deref().map(|text| text.as_str()),
-                nonce: nonce.as_deref(),
+                nonce: args.nonce.as_deref(),
             };
             println!("{}", create_proof(&key, &request, now, &mut OsRng)?);
         }
@@ -228,51 +205,9 @@ pub fn run(command: Command) -> anyhow::Result<u8> {
             });
             println!("{}", serde_json::to_string_pretty(&document)?);
         }
-        Command::Verify {
-            jwks,
-            class,
-            method,
-            url,
-            proof,
-            context,
-            nonce,
-            issuer,
-            revocations,
-            no_revocation_feed,
-            token,
-        } => {
-            let args = VerifyArgs {
-                jwks,
-                class,
-                method,
-                url,
-                proof,
-                context,
-                nonce,
-                issuer,
-                revocations,
-                no_revocation_feed,
-                token,
-            };
-            return verify(args, now);
-        }
+        Command::Verify(args) => return verify(args, now),
     }
     Ok(EXIT_CLEAN)
-}
-
-/// `custody token verify`'s arguments, gathered.
-struct VerifyArgs {
-    jwks: PathBuf,
-    class: TokenClass,
-    method: String,
-    url: String,
-    proof: String,
-    context: String,
-    nonce: Option<String>,
-    issuer: String,
-    revocations: Option<PathBuf>,
-    no_revocation_feed: bool,
-    token: String,
 }
 
 /// The nonce the operator handed out, as the only current one.
@@ -291,6 +226,30 @@ impl NonceValidator for ExpectedNonce {
     }
 }
 
+/// `custody token issue`: one access token from a local authority key.
+fn issue(args: IssueArgs, now: Timestamp) -> anyhow::Result<()> {
+    let authority = Authority::new(
+        args.issuer,
+        KeyRing::new(read_key(&args.key)?),
+        Arc::new(MemoryRevocationStore::new()),
+        Arc::new(MemoryRefreshStore::new()),
+    );
+    let request = IssueRequest {
+        class: args.class,
+        subject: args.sub,
+        tenant: args.tenant,
+        client_id: args.client_id,
+        jkt: Thumbprint::parse(&args.jkt).context("--jkt is not an RFC 7638 thumbprint")?,
+        network: parse_context(&args.context)?,
+        lifetime: args.ttl.map(Duration::from_secs),
+        with_refresh: false,
+    };
+    let issued = authority.issue(&request, now, &mut OsRng)?;
+    println!("{}", issued.access_token.expose_secret());
+    Ok(())
+}
+
+/// `custody token verify`: decide one request as a node would.
 fn verify(args: VerifyArgs, now: Timestamp) -> anyhow::Result<u8> {
     let jwks_text = fs::read_to_string(&args.jwks)
         .with_context(|| format!("cannot read {}", args.jwks.display()))?;
