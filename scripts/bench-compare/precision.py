@@ -63,18 +63,30 @@ def har_findings(scan_path, har_path, issued_path=None):
     groups = collections.Counter()
     false = 0
     findings = scan.get("findings", [])
+    raw = open(har_path, encoding="utf-8", errors="replace").read()
     for f in findings:
         ptr = f.get("pointer") or ""
-        try:
-            s = resolve(doc, ptr) if ptr else ""
-        except (KeyError, IndexError, ValueError, TypeError):
-            s = ""
-        s = s if isinstance(s, str) else json.dumps(s)
-        if issued and any(v in s for v in issued):
-            continue  # a true finding: the string holds an issued credential
+        if ptr:
+            try:
+                s = resolve(doc, ptr)
+            except (KeyError, IndexError, ValueError, TypeError):
+                s = ""
+            s = s if isinstance(s, str) else json.dumps(s)
+            field = field_name(doc, ptr)
+        else:
+            # Text-mode finding (line/column/byte offset): the flagged span is
+            # `len=` bytes from byte_offset; the field is the nearest JSON name before it.
+            off = int(f.get("byte_offset") or 0)
+            m = re.search(r"len=(\d+)", f.get("preview", ""))
+            s = raw[off:off + int(m.group(1))] if m else ""
+            names = re.findall(r'"name":\s*"([^"]{1,40})"', raw[max(0, off - 400):off])
+            field = names[-1] if names else ""
+            ptr = f"line {f.get('line')}"
+        if issued and s and any(s in v or v in s for v in issued):
+            continue  # a true finding: the flagged span is (part of) an issued credential
         false += 1
-        shape = re.sub(r"/\d+", "/*", ptr)
-        groups[(f["rule_id"], f["class"], shape, field_name(doc, ptr), charclass(s) if len(s) < 200 else f"{len(s)}-char string")] += 1
+        shape = re.sub(r"/\d+", "/*", ptr) if ptr.startswith("/") else "(text mode)"
+        groups[(f["rule_id"], f["class"], shape, field, charclass(s) if len(s) < 200 else f"{len(s)}-char string")] += 1
     return {
         "findings": len(findings),
         "false_findings": false,

@@ -33,7 +33,7 @@ txt=$WORK/benign-$SIZE.log
 [ -s "$har" ] || "$corpus" benign-har --seed 7 --size "$SIZE" -o "$har"
 [ -s "$txt" ] || "$corpus" benign-text --seed 8 --size "$SIZE" -o "$txt"
 
-mb() { python3 -c "import os,sys;print(round(os.path.getsize(sys.argv[1])/1e6,1))" "$1"; }
+mb() { python3 -c "import os,sys;print(round(os.path.getsize(sys.argv[1])/1e6,3))" "$1"; }
 
 scan() { # INPUT OUT -> exit code in $rc (0 clean, 1 findings)
     set +e

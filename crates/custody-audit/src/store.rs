@@ -230,8 +230,17 @@ pub fn scan_frames(
         let frame_index = u64::from_le_bytes(idx);
         let crc = u32::from_le_bytes([header[12], header[13], header[14], header[15]]);
         if header.iter().all(|b| *b == 0) {
-            // Zero fill after a crash: everything from here must be zero too.
-            break torn(pos);
+            // Zero fill after a crash is a torn tail only if it runs to the end
+            // of the file; zeros followed by data are damage.
+            let mut rest = Vec::new();
+            reader.read_to_end(&mut rest)?;
+            if rest.iter().all(|b| *b == 0) {
+                break torn(pos);
+            }
+            break Tail::Corrupt {
+                index,
+                fault: FrameFault::Checksum,
+            };
         }
         if len > MAX_RECORD {
             break Tail::Corrupt {
@@ -913,6 +922,36 @@ mod tests {
             }) => {}
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn zero_fill_is_a_torn_tail_only_up_to_the_end_of_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SegmentStore::open(dir.path(), SegmentOptions::default()).unwrap();
+            store.append(&[b"a".to_vec()]).unwrap();
+        }
+        let seg = dir.path().join(format!("{:020}.seg", 0));
+        let good = fs::read(&seg).unwrap();
+        let mut zeros = good.clone();
+        zeros.extend_from_slice(&[0u8; 4096]);
+        fs::write(&seg, &zeros).unwrap();
+        assert_eq!(
+            SegmentStore::open(dir.path(), SegmentOptions::default())
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(fs::read(&seg).unwrap(), good);
+        let mut hole = good.clone();
+        hole.extend_from_slice(&[0u8; 64]);
+        encode_frame(1, b"b", &mut hole);
+        fs::write(&seg, &hole).unwrap();
+        assert!(matches!(
+            SegmentStore::open(dir.path(), SegmentOptions::default()),
+            Err(StoreError::Corrupt { index: 1, .. })
+        ));
+        assert_eq!(fs::read(&seg).unwrap(), hole, "evidence left in place");
     }
 
     #[test]

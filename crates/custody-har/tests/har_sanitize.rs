@@ -372,3 +372,54 @@ fn print_sample() {
     let (out, report) = sanitize_har(&serde_json::to_vec(&doc).unwrap()).unwrap();
     println!("{out}\n{}", serde_json::to_string_pretty(&report).unwrap());
 }
+
+#[test]
+fn inspect_reports_each_credential_with_its_pointer_and_no_value() {
+    let (doc, secrets) = planted();
+    let input = serde_json::to_vec(&doc).unwrap();
+    let mut findings = Vec::new();
+    custody_har::har::inspect(
+        &input[..],
+        scanner(),
+        &custody_har::SanitizeOptions::default(),
+        &mut |f| findings.push(f),
+    )
+    .unwrap();
+    let pointers: Vec<&str> = findings
+        .iter()
+        .map(|f| f.location.pointer.as_deref().unwrap())
+        .collect();
+    for expected in [
+        "/log/entries/0/request/headers/1/value",
+        "/log/entries/0/request/headers/3/value",
+        "/log/entries/0/request/cookies/0/value",
+        "/log/entries/0/request/queryString/0/value",
+        "/log/entries/0/response/headers/0/value",
+        "/log/entries/1/request/postData/text",
+        "/log/entries/2/response/content/text",
+        "/log/entries/4/_webSocketMessages/0/data",
+        "/log/pages/0/title",
+    ] {
+        assert!(pointers.contains(&expected), "{expected} missing from {pointers:#?}");
+    }
+    let shown = format!("{findings:?}");
+    for (what, secret) in &secrets {
+        assert!(!shown.contains(secret.as_str()), "a finding leaks {what}");
+    }
+}
+
+#[test]
+fn structural_variants_are_handled() {
+    // A byte-order mark, no pages, an empty entries array, extra members.
+    let input = "\u{feff}{\"log\":{\"version\":\"1.2\",\"creator\":{\"name\":\"x\",\"version\":\"1\"},\"entries\":[]},\"_extra\":{\"token\":\"Zq9Hk2Lm7Vp4Qx1Zt8Rw3Nc6Yb0Jf5GdEr\"}}";
+    let (out, report) = sanitize_har(input.as_bytes()).unwrap();
+    assert_eq!(report.entries, 0);
+    assert!(out.starts_with("{\"log\":{\"version\":\"1.2\""), "{out}");
+    assert!(!out.contains("Zq9Hk2Lm7Vp4Qx1Zt8Rw3Nc6Yb0Jf5GdEr"), "{out}");
+    // Entries that are not objects are walked generically, not dropped.
+    let input = r#"{"log":{"version":"1.2","creator":{"name":"x","version":"1"},"entries":["Bearer Zq9Hk2Lm7Vp4Qx1Zt8Rw3Nc6Yb0Jf5GdEr", 3, null]}}"#;
+    let (out, report) = sanitize_har(input.as_bytes()).unwrap();
+    assert_eq!(report.entries, 3);
+    assert!(!out.contains("Zq9Hk2Lm7Vp4Qx1Zt8Rw3Nc6Yb0Jf5GdEr"), "{out}");
+    assert!(out.contains(",\n3,\nnull"), "{out}");
+}

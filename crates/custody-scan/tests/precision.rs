@@ -3,6 +3,15 @@
 //! false finding per 10 MB, through `scan` and through `scan_field(Text)`; benign
 //! field shapes yield none.
 
+#![allow(
+    clippy::string_slice,
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test code slicing ASCII inputs at spans the scanner returned; a panic is a test failure"
+)]
+
 mod common;
 
 use common::corpus;

@@ -2,6 +2,15 @@
 //! and no output (human, JSON, SARIF, `Debug` of `Match`/`Finding`) ever contains a
 //! secret value.
 
+#![allow(
+    clippy::string_slice,
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test code slicing ASCII inputs at spans the scanner returned; a panic is a test failure"
+)]
+
 use custody_scan::{Finding, Location, Redactor, Scanner, report};
 
 const SECRETS: &[&str] = &[

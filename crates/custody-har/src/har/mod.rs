@@ -57,6 +57,7 @@ fn not_har<R: Read>(s: &Stream<'_, '_, R>, reason: &'static str) -> SanitizeErro
 }
 
 fn drive_har<R: Read>(s: &mut Stream<'_, '_, R>) -> Result<()> {
+    s.reader.skip_bom()?;
     if s.reader.peek_value_start()? != b'{' {
         return Err(not_har(s, "the document is not a JSON object"));
     }

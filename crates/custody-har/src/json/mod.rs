@@ -199,6 +199,7 @@ pub fn inspect<R: Read>(
 }
 
 fn drive_json<R: Read>(s: &mut Stream<'_, '_, R>) -> Result<()> {
+    s.reader.skip_bom()?;
     match s.reader.peek_value_start()? {
         b'{' => {
             s.reader.begin_object()?;

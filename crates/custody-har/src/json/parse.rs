@@ -431,6 +431,19 @@ impl<R: Read> Reader<R> {
         Ok(true)
     }
 
+    /// Skips a UTF-8 byte-order mark at the very start of the input (some HAR
+    /// exporters write one). Call before reading anything.
+    pub(crate) fn skip_bom(&mut self) -> Result<()> {
+        if self.offset() == 0
+            && self.fill()?
+            && self.buf.get(self.pos..self.end).is_some_and(|b| b.starts_with(b"\xEF\xBB\xBF"))
+        {
+            self.pos += 3;
+            self.line_start = 3;
+        }
+        Ok(())
+    }
+
     /// The next non-whitespace byte, without consuming it.
     pub(crate) fn peek_value_start(&mut self) -> Result<u8> {
         self.skip_ws()?.ok_or_else(|| self.eof_error("a value"))

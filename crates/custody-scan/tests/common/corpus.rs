@@ -26,12 +26,21 @@ impl Rng {
     }
     pub fn hex(&mut self, n: usize) -> String {
         (0..n)
-            .map(|_| char::from(b"0123456789abcdef"[self.below(16)]))
+            .map(|_| {
+                char::from(
+                    b"0123456789abcdef"
+                        .get(self.below(16))
+                        .copied()
+                        .unwrap_or(b'0'),
+                )
+            })
             .collect()
     }
     pub fn alnum(&mut self, n: usize) -> String {
         const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-        (0..n).map(|_| char::from(A[self.below(A.len())])).collect()
+        (0..n)
+            .map(|_| char::from(A.get(self.below(A.len())).copied().unwrap_or(b'a')))
+            .collect()
     }
     pub fn b64(&mut self, bytes: usize) -> String {
         let raw: Vec<u8> = (0..bytes).map(|_| self.next() as u8).collect();
@@ -48,7 +57,10 @@ impl Rng {
         )
     }
     pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
+        items
+            .get(self.below(items.len()))
+            .copied()
+            .unwrap_or_default()
     }
 }
 

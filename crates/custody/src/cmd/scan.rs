@@ -338,4 +338,73 @@ mod tests {
         assert_eq!(exit_code(&f, &["x: denied".to_owned()]), EXIT_ERROR);
         assert_eq!(exit_code(&[], &[]), EXIT_CLEAN);
     }
+
+    fn scan_paths(paths: &[&Path]) -> (Vec<Finding>, Vec<String>) {
+        let scanner = Scanner::new();
+        let redactor = Redactor::new([1; 32]);
+        let mut findings = Vec::new();
+        let mut errors = Vec::new();
+        for p in paths {
+            scan_path(
+                p,
+                &scanner,
+                &redactor,
+                &mut |f| findings.push(f),
+                &mut errors,
+            );
+        }
+        (findings, errors)
+    }
+
+    /// Directories are walked recursively, a symlink loop is entered once, a missing
+    /// path is an error (exit 2) and the rest is still scanned.
+    #[test]
+    fn directories_recursion_symlink_loops_and_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let nested = dir.path().join("a/b");
+        fs::create_dir_all(&nested).unwrap();
+        fs::write(
+            nested.join("app.log"),
+            "x\nCookie: PHPSESSID=el4ukv0kqbvoirg7nkp4dncpk3\n",
+        )
+        .unwrap();
+        fs::write(dir.path().join("clean.txt"), "nothing here\n").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(dir.path(), nested.join("loop")).unwrap();
+        let missing = dir.path().join("missing.har");
+        let (findings, errors) = scan_paths(&[dir.path(), &missing]);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].rule_id, "session-cookie");
+        assert!(
+            findings[0]
+                .location
+                .path
+                .as_deref()
+                .unwrap()
+                .ends_with("a/b/app.log")
+        );
+        assert_eq!(findings[0].location.line, Some(2));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("missing.har"));
+        assert_eq!(exit_code(&findings, &errors), EXIT_ERROR);
+        // Without the bad path: findings, exit 1.
+        let (findings, errors) = scan_paths(&[dir.path()]);
+        assert_eq!(exit_code(&findings, &errors), EXIT_FINDINGS);
+    }
+
+    /// Reports hold markers, never the value, in every format.
+    #[test]
+    fn reports_never_hold_the_value() {
+        let secret = "el4ukv0kqbvoirg7nkp4dncpk3";
+        let found = findings_of(format!("Cookie: PHPSESSID={secret}\n").as_bytes());
+        assert_eq!(found.len(), 1);
+        let scanner = Scanner::new();
+        for format in [Format::Human, Format::Json, Format::Sarif] {
+            let mut out = Vec::new();
+            write_report(format, &found, &[], &scanner, &mut out).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            assert!(text.contains("[redacted:session-cookie:"), "{text}");
+            assert!(!text.contains(secret), "{text}");
+        }
+    }
 }
