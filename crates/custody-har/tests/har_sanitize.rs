@@ -400,7 +400,10 @@ fn inspect_reports_each_credential_with_its_pointer_and_no_value() {
         "/log/entries/4/_webSocketMessages/0/data",
         "/log/pages/0/title",
     ] {
-        assert!(pointers.contains(&expected), "{expected} missing from {pointers:#?}");
+        assert!(
+            pointers.contains(&expected),
+            "{expected} missing from {pointers:#?}"
+        );
     }
     let shown = format!("{findings:?}");
     for (what, secret) in &secrets {

@@ -10,22 +10,26 @@ use std::time::Instant;
 
 fn main() {
     let scanner = custody_scan::Scanner::new();
+    let mib: usize = std::env::var("PROBE_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16);
+    let size = mib << 20;
     let corpora = [
-        (
-            "text_few_matches",
-            corpus::sparse_text(1, 16 << 20, 1 << 20),
-        ),
-        ("text_dense_benign", corpus::benign_text(2, 16 << 20)),
-        ("har_like", corpus::har_like(3, 16 << 20)),
+        ("text_few_matches", corpus::sparse_text(1, size, 1 << 20)),
+        ("text_dense_benign", corpus::benign_text(2, size)),
+        ("har_like", corpus::har_like(3, size)),
     ];
+
     for (name, c) in &corpora {
         let t = Instant::now();
         let found = scanner.scan(c.as_bytes());
         let d = t.elapsed();
+        let mibs = c.len() as f64 / d.as_secs_f64() / f64::from(1u32 << 20);
         println!(
-            "{name}: {} matches, {:.0} MB/s",
-            found.len(),
-            c.len() as f64 / d.as_secs_f64() / 1e6
+            "{name}: {} bytes, {} matches, {mibs:.0} MiB/s",
+            c.len(),
+            found.len()
         );
         let mut by: BTreeMap<&str, usize> = BTreeMap::new();
         for m in &found {

@@ -17,6 +17,10 @@ pub(crate) struct Cand<'h> {
     pub rule: &'static Rule,
     /// The scanner, for confirmers that hand a header value to the field logic.
     pub scanner: &'h crate::engine::Scanner,
+    /// How far this rule's confirmers have already examined the input: a later
+    /// candidate of the same rule before this point is skipped (keeps hostile runs
+    /// of repeated anchors linear).
+    pub examined: &'h std::cell::Cell<usize>,
 }
 
 impl Cand<'_> {
@@ -1163,7 +1167,8 @@ fn confirm_pem(c: &Cand<'_>, out: &mut Vec<Match>) {
 
 fn confirm_putty(c: &Cand<'_>, out: &mut Vec<Match>) {
     let h = c.hay;
-    let window_end = c.start.saturating_add(64 * 1024).min(h.len());
+    // PuTTY headers are short: a bounded window keeps repeated anchors cheap.
+    let window_end = c.start.saturating_add(8 * 1024).min(h.len());
     let Some(window) = h.get(c.start..window_end) else {
         return;
     };
@@ -1495,6 +1500,7 @@ fn header_value_after(c: &Cand<'_>, header: &str, out: &mut Vec<Match>) {
         })
     };
     let Some(span) = value else { return };
+    c.examined.set(c.examined.get().max(span.end));
     let Some(text) = h
         .get(span.clone())
         .and_then(|v| std::str::from_utf8(v).ok())

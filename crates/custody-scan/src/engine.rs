@@ -189,6 +189,7 @@ impl Scanner {
         // (anchor id, anchor start) already confirmed: an anchor holding two
         // fragments (`session_token`) is reached twice.
         let mut seen: Vec<(usize, usize)> = Vec::new();
+        let mut examined = [0usize; crate::catalogue::N];
         let mut on_hit = |fragment: usize, start: usize| {
             let Some(hits) = self.fragment_anchors.get(fragment) else {
                 return;
@@ -212,7 +213,15 @@ impl Scanner {
                 seen.retain(|&(_, p)| p.saturating_add(64) > s);
                 seen.push((hit.id, s));
                 for &index in &hit.rules {
-                    self.confirm(index, haystack, s, e, nested, &mut out);
+                    let Some(done) = examined.get_mut(index) else {
+                        continue;
+                    };
+                    if s < *done {
+                        continue;
+                    }
+                    let cell = std::cell::Cell::new(*done);
+                    self.confirm(index, haystack, s, e, nested, &cell, &mut out);
+                    *done = cell.get();
                 }
             }
         };
@@ -223,6 +232,10 @@ impl Scanner {
         out
     }
 
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one private call site, the hot loop"
+    )]
     fn confirm(
         &self,
         index: usize,
@@ -230,6 +243,7 @@ impl Scanner {
         start: usize,
         end: usize,
         nested: bool,
+        examined: &std::cell::Cell<usize>,
         out: &mut Vec<Match>,
     ) {
         let (Some(spec), Some(rule)) = (SPECS.get(index), RULES.get(index)) else {
@@ -244,6 +258,7 @@ impl Scanner {
             end,
             rule,
             scanner: self,
+            examined,
         };
         match spec.confirm {
             Confirm::Prefix {

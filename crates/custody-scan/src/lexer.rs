@@ -136,7 +136,16 @@ pub(crate) fn value_at(h: &[u8], j: usize, syntax: Syntax) -> Option<Value> {
     };
     let start = j.saturating_add(open);
     if quote.is_empty() {
-        let end = take_while(h, start, MAX_VALUE, |b| !ends_unquoted(b));
+        let mut end = take_while(h, start, MAX_VALUE, |b| !ends_unquoted(b));
+        // `name=value=...`: an `=` followed by a name byte starts another assignment
+        // (base64 padding `==` at the end stays in the value). This also keeps runs
+        // of `token=token=...` linear.
+        if let Some(p) = h.get(start..end).and_then(|v| {
+            v.windows(2)
+                .position(|w| matches!(w, [b'=', n] if is_name_byte(*n)))
+        }) {
+            end = start.saturating_add(p);
+        }
         return (end > start).then_some(Value {
             span: start..end,
             quoted: false,

@@ -79,3 +79,31 @@ proptest! {
             "{rule} not found at {at}");
     }
 }
+
+/// Hostile runs of repeated anchors (§13: bounded time): each candidate's
+/// confirmation window is bounded and a rule skips candidates inside what it already
+/// examined, so these 1 MiB inputs scan in linear time instead of hanging (a
+/// quadratic confirmer would take minutes here).
+#[test]
+fn repeated_anchor_runs_stay_linear() {
+    let scanner = Scanner::new();
+    for unit in [
+        "token=",
+        "password=",
+        "Cookie: ",
+        "Authorization: Basic ",
+        "-----BEGIN PRIVATE KEY-----",
+        "PuTTY-User-Key-File-",
+        "\"token\":\"",
+        "eyJ",
+        "https://a:b@",
+        "?code=",
+        "sig=",
+        "AKIA",
+    ] {
+        let hay = unit.repeat((1 << 20) / unit.len());
+        let found = scanner.scan(hay.as_bytes());
+        check_spans(hay.len(), &found);
+        let _ = scanner.scan_field(Field::Text, &hay[..hay.len().min(64 << 10)]);
+    }
+}

@@ -3,7 +3,7 @@
 //! The document is read with a streaming tokenizer: the root object, `log`, and the
 //! `log.entries` and `log.pages` arrays are walked structurally, and each entry (or
 //! page, or other `log` member) is materialised alone under the entry limits of
-//! [`SanitizeOptions`], sanitized by position ([`entry`]), rescanned, written out and
+//! [`SanitizeOptions`], sanitized by position (`entry.rs`), rescanned, written out and
 //! dropped. Member order and structure are kept; output is compact JSON with one
 //! entry per line.
 //!

@@ -14,7 +14,9 @@
 //! Exact reuses are redacted wherever they appear later in the artifact, and within
 //! the unit that taught them (a second sweep at the end of the unit).
 
+use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::BuildHasher;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use base64::Engine as _;
@@ -70,6 +72,7 @@ pub(crate) struct Engine<'a> {
     /// Values in which something was detected (both modes).
     detections: u64,
     names: NameCache,
+    clean: CleanMemo,
 }
 
 impl<'a> Engine<'a> {
@@ -91,6 +94,7 @@ impl<'a> Engine<'a> {
             embed_depth: 0,
             detections: 0,
             names: NameCache::new(scanner),
+            clean: CleanMemo::default(),
         }
     }
 
@@ -129,7 +133,27 @@ impl<'a> Engine<'a> {
     /// Sanitizes `s` as a value of `field`. Returns whether it changed.
     pub(crate) fn redact(&mut self, s: &mut String, field: Field<'_>, loc: LocationKind) -> bool {
         let field = self.names.simplify(self.scanner, field);
-        self.redact_with(s, loc, &|scanner, v| scanner.scan_field(field, v))
+        let memo = (s.len() <= MAX_MEMO_VALUE).then(|| self.clean.key(field, s));
+        if let Some(key) = memo
+            && self.clean.set.contains(&key)
+        {
+            // Seen before under the same field and found clean: only a secret learned
+            // since then can make it dirty.
+            let mut found = Vec::new();
+            self.known.find(s, &mut found);
+            if found.is_empty() {
+                return false;
+            }
+        }
+        let before = self.detections;
+        let changed = self.redact_with(s, loc, &|scanner, v| scanner.scan_field(field, v));
+        if let Some(key) = memo
+            && self.detections == before
+            && self.clean.set.len() < MAX_MEMO_ENTRIES
+        {
+            self.clean.set.insert(key);
+        }
+        changed
     }
 
     /// Sanitizes `s` with a custom detection (used for composite payloads); the same
@@ -765,6 +789,38 @@ fn merge(s: &str, mut matches: Vec<Match>) -> Vec<Match> {
     out
 }
 
+/// Longest value remembered as clean.
+const MAX_MEMO_VALUE: usize = 1024;
+/// Clean values remembered per artifact (16 bytes each).
+const MAX_MEMO_ENTRIES: usize = 1 << 18;
+
+/// Values already scanned clean under a given field (the same `User-Agent`, `Accept`,
+/// benign cookies... repeat on every request of a HAR). The detector is deterministic,
+/// so the same (field, name, value) always scans the same. Keys are two independent
+/// randomly keyed SipHash values (128 bits): a false hit, which would skip a scan, is
+/// out of reach. No value is stored.
+#[derive(Default)]
+struct CleanMemo {
+    hashers: (RandomState, RandomState),
+    set: HashSet<(u64, u64)>,
+}
+
+impl CleanMemo {
+    fn key(&self, field: Field<'_>, value: &str) -> (u64, u64) {
+        let (kind, name) = match field {
+            Field::Header { name } => (0u8, name),
+            Field::Cookie { name } => (1, name),
+            Field::Query { name } => (2, name),
+            Field::Form { name } => (3, name),
+            Field::JsonKey { name } => (4, name),
+            Field::Url => (5, ""),
+            Field::Text => (6, ""),
+        };
+        let key = (kind, name, value);
+        (self.hashers.0.hash_one(key), self.hashers.1.hash_one(key))
+    }
+}
+
 /// Which name-bearing field a cached name belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum NameKind {
@@ -1081,6 +1137,35 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_value_remembered_clean_is_still_checked_for_secrets_learned_later() {
+        let scanner = Scanner::new();
+        let redactor = Redactor::new([5; 32]);
+        let mut e = Engine::new(
+            &scanner,
+            Mode::Sanitize(&redactor),
+            crate::SanitizeOptions::default().limits(),
+            16,
+        );
+        let secret = "Zq9Hk2Lm7Vp4Qx1Zt8Rw3Nc6Yb0Jf5GdEr";
+        let text = format!("note {secret} end");
+        let mut first = text.clone();
+        assert!(
+            !e.redact(&mut first, Field::Text, LocationKind::JsonValue),
+            "clean as text"
+        );
+        let mut header = format!("Bearer {secret}");
+        let name = "Authorization";
+        assert!(e.redact(&mut header, Field::Header { name }, LocationKind::Header));
+        let mut unit = Value::Str(text.clone());
+        e.end_unit(&mut unit);
+        // Same field, same value: remembered clean, but the secret is now known.
+        let mut again = text.clone();
+        assert!(e.redact(&mut again, Field::Text, LocationKind::JsonValue));
+        assert!(!again.contains(secret), "{again}");
+        assert!(again.starts_with("note [redacted:"), "{again}");
     }
 
     #[test]

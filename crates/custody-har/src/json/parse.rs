@@ -265,7 +265,7 @@ impl<R: Read> Reader<R> {
                 );
             }
             if out.capacity() == 0 {
-                out.reserve(chunk.len().min(self.limits.max_value_bytes));
+                out.reserve((upto + 64).min(self.limits.max_value_bytes));
             }
             out.extend_from_slice(run);
             self.pos += upto;
@@ -436,7 +436,10 @@ impl<R: Read> Reader<R> {
     pub(crate) fn skip_bom(&mut self) -> Result<()> {
         if self.offset() == 0
             && self.fill()?
-            && self.buf.get(self.pos..self.end).is_some_and(|b| b.starts_with(b"\xEF\xBB\xBF"))
+            && self
+                .buf
+                .get(self.pos..self.end)
+                .is_some_and(|b| b.starts_with(b"\xEF\xBB\xBF"))
         {
             self.pos += 3;
             self.line_start = 3;
