@@ -426,3 +426,14 @@ fn structural_variants_are_handled() {
     assert!(!out.contains("Zq9Hk2Lm7Vp4Qx1Zt8Rw3Nc6Yb0Jf5GdEr"), "{out}");
     assert!(out.contains(",\n3,\nnull"), "{out}");
 }
+
+#[test]
+fn a_bare_token_as_query_parameter_name_is_removed() {
+    let (jwt, sig) = jwt("bare");
+    let mut req = request("GET", &format!("https://app.example.com/cb?{jwt}"));
+    req["queryString"] = json!([{"name": jwt, "value": ""}]);
+    let doc = har(vec![entry(req, response(200))], vec![]);
+    let (out, _) = sanitize_har(&serde_json::to_vec(&doc).unwrap()).unwrap();
+    assert!(!out.contains(&sig), "{out}");
+    assert!(!out.contains(&jwt), "{out}");
+}

@@ -98,7 +98,13 @@ fn pairs(
                         ("value", Value::Str(s)) => {
                             e.redact(s, field(&name), loc);
                         }
-                        // Names are kept: they are what a support engineer reads.
+                        // Parameter names are scanned as text (a bare token in a query
+                        // string becomes a name with an empty value).
+                        ("name", Value::Str(s)) if is_param => {
+                            e.redact(s, Field::Text, loc);
+                        }
+                        // Header and cookie names are kept: fixed tokens a support
+                        // engineer reads.
                         ("name", Value::Str(_)) => {}
                         (k, v) => {
                             e.walk(v, Some(k), loc);
