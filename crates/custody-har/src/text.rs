@@ -4,8 +4,9 @@
 //! [`TextLimits::max_line_bytes`]), asks the detector about every value the line
 //! heuristics find (header-like lines, curl/HTTPie commands, `key=value` pairs, URLs,
 //! plus the free detector over the whole line, see `text/heuristics.rs`), replaces each
-//! flagged span by a [`Redactor::marker`], and re-scans every output line with the very
-//! same pass: anything still flagged refuses the artifact (I1, fail-closed).
+//! flagged span by a [`Redactor::marker`], and re-scans every changed output line with
+//! the reference pass (the same heuristics without the fast pass's skips): anything
+//! still flagged refuses the artifact (I1, fail-closed).
 //! [`inspect`] reports the same hits as [`Finding`]s without writing anything.
 //!
 //! Choices, documented here because they are security choices:
@@ -170,13 +171,14 @@ pub(crate) fn sanitize_with<R: Read, W: Write>(
             *summary.by_kind.entry(hit.kind).or_default() += 1;
         }
         out_line.push_str(line.get(prev..).unwrap_or_default());
-        // The same pass over the output: whatever it still flags refuses the artifact.
-        // (A line without hits is its own output, and the pass is deterministic, so
-        // its re-scan is the scan just done: skipped, not weakened.)
+        // The reference pass (every heuristic, no skips) over every changed output
+        // line: whatever it still flags refuses the artifact. A line without hits is
+        // its own output, and the fast pass just scanned exactly these bytes (the
+        // skips it makes are exact, see `text/heuristics.rs`), so it is not re-scanned.
         let rescan = if hits.is_empty() {
             Vec::new()
         } else {
-            lines.hits(&out_line)
+            lines.hits_full(&out_line)
         };
         for hit in rescan {
             summary.remaining_count = summary.remaining_count.saturating_add(1);

@@ -1584,7 +1584,9 @@ fn confirm_oauth_code(c: &Cand<'_>, out: &mut Vec<Match>) {
     let h = c.hay;
     let anchor = h.get(c.start..c.end).unwrap_or_default();
     let value = if anchor.ends_with(b"=") {
-        let end = lexer::take_while(h, c.end, 2048, |b| !lexer::ends_unquoted(b) && b != b'#');
+        let end = lexer::take_while(h, c.end, 2048, |b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'%' | b'+' | b'/')
+        });
         Some(c.end..end)
     } else {
         if lexer::prev(h, c.start).is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_') {

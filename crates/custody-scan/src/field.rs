@@ -832,7 +832,12 @@ fn find_urls(text: &[u8]) -> Vec<Range<usize>> {
             b' ' | b'\t' | b'\r' | b'\n' | b'"' | b'\'' | b'<' | b'>' | b'`' | b'\\' | b')'
         )
     };
+    let mut covered = 0usize;
     for p in memchr::memmem::find_iter(text, b"://") {
+        // A `://` inside the previous URL (a nested URL) is handled by that URL.
+        if p < covered {
+            continue;
+        }
         let start = text.get(..p).map_or(p, |before| {
             before
                 .iter()
@@ -840,6 +845,7 @@ fn find_urls(text: &[u8]) -> Vec<Range<usize>> {
                 .map_or(0, |q| q.saturating_add(1))
         });
         let end = lexer::take_while(text, p, 64 * 1024, |b| !stop(b));
+        covered = end;
         if text
             .get(start..end)
             .is_some_and(|u| memchr::memchr2(b'?', b'#', u).is_some())

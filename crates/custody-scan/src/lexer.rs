@@ -136,15 +136,25 @@ pub(crate) fn value_at(h: &[u8], j: usize, syntax: Syntax) -> Option<Value> {
     };
     let start = j.saturating_add(open);
     if quote.is_empty() {
-        let mut end = take_while(h, start, MAX_VALUE, |b| !ends_unquoted(b));
         // `name=value=...`: an `=` followed by a name byte starts another assignment
-        // (base64 padding `==` at the end stays in the value). This also keeps runs
-        // of `token=token=...` linear.
-        if let Some(p) = h.get(start..end).and_then(|v| {
-            v.windows(2)
-                .position(|w| matches!(w, [b'=', n] if is_name_byte(*n)))
-        }) {
-            end = start.saturating_add(p);
+        // (base64 padding `==` at the end stays in the value). Stopping there also
+        // keeps runs of `token=token=...` linear.
+        let limit = start.saturating_add(MAX_VALUE).min(h.len());
+        let mut end = start;
+        while end < limit {
+            match h.get(end) {
+                Some(&b) if !ends_unquoted(b) => {
+                    if b == b'='
+                        && h.get(end.saturating_add(1))
+                            .copied()
+                            .is_some_and(is_name_byte)
+                    {
+                        break;
+                    }
+                    end = end.saturating_add(1);
+                }
+                _ => break,
+            }
         }
         return (end > start).then_some(Value {
             span: start..end,

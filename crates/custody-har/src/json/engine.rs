@@ -16,11 +16,12 @@
 
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hash};
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use base64::Engine as _;
 use custody_scan::{Field, Finding, Location, Match, Redactor, Rule, Scanner};
+use siphasher::sip128::{Hasher128 as _, SipHasher13};
 use zeroize::Zeroizing;
 
 use crate::json::parse::{Limits, parse_document};
@@ -73,6 +74,7 @@ pub(crate) struct Engine<'a> {
     detections: u64,
     names: NameCache,
     clean: CleanMemo,
+    markers: MarkerCache,
 }
 
 impl<'a> Engine<'a> {
@@ -95,6 +97,7 @@ impl<'a> Engine<'a> {
             detections: 0,
             names: NameCache::new(scanner),
             clean: CleanMemo::default(),
+            markers: MarkerCache::default(),
         }
     }
 
@@ -134,14 +137,20 @@ impl<'a> Engine<'a> {
     pub(crate) fn redact(&mut self, s: &mut String, field: Field<'_>, loc: LocationKind) -> bool {
         let field = self.names.simplify(self.scanner, field);
         let memo = (s.len() <= MAX_MEMO_VALUE).then(|| self.clean.key(field, s));
+        let generation = self.known.generation;
         if let Some(key) = memo
-            && self.clean.set.contains(&key)
+            && let Some(seen) = self.clean.set.get_mut(&key)
         {
             // Seen before under the same field and found clean: only a secret learned
-            // since then can make it dirty.
+            // since then can make it dirty. The automata change only when the
+            // generation does, so an unchanged generation means the same answer.
+            if *seen == generation {
+                return false;
+            }
             let mut found = Vec::new();
             self.known.find(s, &mut found);
             if found.is_empty() {
+                *seen = generation;
                 return false;
             }
         }
@@ -151,7 +160,7 @@ impl<'a> Engine<'a> {
             && self.detections == before
             && self.clean.set.len() < MAX_MEMO_ENTRIES
         {
-            self.clean.set.insert(key);
+            self.clean.set.insert(key, generation);
         }
         changed
     }
@@ -206,7 +215,7 @@ impl<'a> Engine<'a> {
         let mut last = 0;
         for m in matches {
             out.push_str(s.get(last..m.span.start).unwrap_or_default());
-            out.push_str(&redactor.marker(m, s));
+            out.push_str(&self.markers.marker(redactor, m, s));
             last = m.span.end;
             let secret = s.get(m.span.clone()).unwrap_or_default();
             self.known.learn(secret, m.rule, redactor);
@@ -801,8 +810,9 @@ const MAX_MEMO_ENTRIES: usize = 1 << 18;
 /// out of reach. No value is stored.
 #[derive(Default)]
 struct CleanMemo {
-    hashers: (RandomState, RandomState),
-    set: HashSet<(u64, u64)>,
+    hasher: Keyed128,
+    /// Key → the known-secrets generation the value was last found clean against.
+    set: HashMap<(u64, u64), u64>,
 }
 
 impl CleanMemo {
@@ -817,7 +827,84 @@ impl CleanMemo {
             Field::Text => (6, ""),
         };
         let key = (kind, name, value);
-        (self.hashers.0.hash_one(key), self.hashers.1.hash_one(key))
+        self.hasher.hash(&key)
+    }
+}
+
+/// A randomly keyed 128-bit SipHash-1-3, computed in one pass: the key of the
+/// "seen before" sets, which never store the value itself. The keys are drawn from
+/// the process's random hasher state; a false hit (which would skip a scan) needs a
+/// 128-bit collision under an unknown key.
+struct Keyed128 {
+    k0: u64,
+    k1: u64,
+}
+
+impl Default for Keyed128 {
+    fn default() -> Self {
+        let random = RandomState::new();
+        Self {
+            k0: random.hash_one(0u8),
+            k1: random.hash_one(1u8),
+        }
+    }
+}
+
+impl Keyed128 {
+    fn hash<T: Hash + ?Sized>(&self, value: &T) -> (u64, u64) {
+        let mut h = SipHasher13::new_with_keys(self.k0, self.k1);
+        value.hash(&mut h);
+        let out = h.finish128();
+        (out.h1, out.h2)
+    }
+}
+
+/// Markers remembered per artifact.
+const MAX_CACHED_MARKERS: usize = 4096;
+/// Longest look-behind (bytes before a match, back to a `;`, space or tab) a cached
+/// marker may depend on.
+const MAX_MARKER_CONTEXT: usize = 64;
+
+/// Markers already built for a (rule, secret, cookie-name context): the same session
+/// cookie and bearer token recur on every request of a HAR, and building a marker
+/// costs an HMAC plus, for a JWT, decoding its header and claims. A marker depends on
+/// the rule, the secret bytes and, for a session cookie, the cookie name just before
+/// the match (`Redactor::marker`), so the key covers the bytes from the previous `;`,
+/// space or tab (or the start of the value) up to the match; longer look-behinds are
+/// not cached. Keys are two randomly keyed SipHash values (no secret is stored);
+/// markers themselves are output, not secrets.
+#[derive(Default)]
+struct MarkerCache {
+    hasher: Keyed128,
+    map: HashMap<(u64, u64), String>,
+}
+
+impl MarkerCache {
+    fn marker(&mut self, redactor: &Redactor, m: &Match, value: &str) -> String {
+        let bytes = value.as_bytes();
+        let before = bytes.get(..m.span.start).unwrap_or_default();
+        let ctx_start = before
+            .iter()
+            .rposition(|&b| matches!(b, b';' | b' ' | b'\t'))
+            .map_or(0, |p| p + 1);
+        let (Some(context), Some(secret)) = (before.get(ctx_start..), bytes.get(m.span.clone()))
+        else {
+            return redactor.marker(m, value);
+        };
+        if context.len() > MAX_MARKER_CONTEXT {
+            return redactor.marker(m, value);
+        }
+        let key = (m.rule.id, m.rule.class.as_str(), context, secret);
+        let key = self.hasher.hash(&key);
+        if let Some(marker) = self.map.get(&key) {
+            return marker.clone();
+        }
+        let marker = redactor.marker(m, value);
+        if self.map.len() >= MAX_CACHED_MARKERS {
+            self.map.clear();
+        }
+        self.map.insert(key, marker.clone());
+        marker
     }
 }
 
@@ -917,6 +1004,12 @@ struct KnownSecrets {
     recent: Option<AhoCorasick>,
     dirty: bool,
     cap: usize,
+    /// Raw secrets already passed to `learn` (keyed 128-bit hashes, no value kept),
+    /// so a secret met again skips re-deriving and fingerprinting its forms.
+    seen: HashSet<(u64, u64)>,
+    seen_hasher: Keyed128,
+    /// Bumped whenever the automata are rebuilt (what `find` answers changes).
+    generation: u64,
 }
 
 impl KnownSecrets {
@@ -929,12 +1022,24 @@ impl KnownSecrets {
             recent: None,
             dirty: false,
             cap,
+            seen: HashSet::new(),
+            seen_hasher: Keyed128::default(),
+            generation: 0,
         }
     }
 
     fn learn(&mut self, secret: &str, rule: &'static Rule, redactor: &Redactor) {
         if secret.len() < MIN_KNOWN_LEN || secret.len() > MAX_KNOWN_LEN {
             return;
+        }
+        // Learning is a function of the secret alone (the rule of its first sighting
+        // is kept), so a secret seen before has nothing new to add.
+        let key = self.seen_hasher.hash(secret);
+        if self.seen.contains(&key) {
+            return;
+        }
+        if self.seen.len() < self.cap.saturating_mul(4) {
+            self.seen.insert(key);
         }
         let decoded = percent_decode(secret);
         let encoded = percent_encode(secret);
@@ -964,6 +1069,7 @@ impl KnownSecrets {
             return false;
         }
         self.dirty = false;
+        self.generation += 1;
         let build = |items: &[(Zeroizing<String>, &'static Rule)]| {
             AhoCorasick::builder()
                 .match_kind(MatchKind::LeftmostLongest)

@@ -242,6 +242,14 @@ impl<R: Read> Reader<R> {
                 });
             }
         }
+        if let Some(decoded) = self.escaped_string_in_buffer() {
+            return String::from_utf8(decoded).map_err(|_| {
+                SanitizeError::Parse(ParseError {
+                    at: self.position_at(start),
+                    reason: ParseReason::InvalidUtf8,
+                })
+            });
+        }
         loop {
             if !self.fill()? {
                 return Err(self.eof_error("the end of a string"));
@@ -300,6 +308,53 @@ impl<R: Read> Reader<R> {
                 reason: ParseReason::InvalidUtf8,
             })
         })
+    }
+
+    /// The string body after the opening quote, decoded, when it lies whole in the
+    /// buffer, holds only the escapes `\"`, `\\`, `\/`, `\n`, `\r`, `\t`, no control
+    /// character, and is within `max_value_bytes`: one exact-size allocation and a
+    /// tight loop (escaped JSON and HTML bodies have an escape every few bytes).
+    /// Anything else returns `None` with nothing consumed, and the general loop of
+    /// [`Self::read_string`] reads (or rejects) it.
+    fn escaped_string_in_buffer(&mut self) -> Option<Vec<u8>> {
+        let chunk = self.buf.get(self.pos..self.end)?;
+        let mut i = 0;
+        let end = loop {
+            let j = i + memchr::memchr2(b'"', b'\\', chunk.get(i..)?)?;
+            if chunk.get(j) == Some(&b'"') {
+                break j;
+            }
+            if !matches!(
+                chunk.get(j + 1)?,
+                b'"' | b'\\' | b'/' | b'n' | b'r' | b't'
+            ) {
+                return None;
+            }
+            i = j + 2;
+        };
+        if end > self.limits.max_value_bytes {
+            return None;
+        }
+        let raw = chunk.get(..end)?;
+        if raw.iter().any(|&b| b < 0x20) {
+            return None;
+        }
+        let mut out = Vec::with_capacity(end);
+        let mut i = 0;
+        while let Some(j) = raw.get(i..).and_then(|r| memchr::memchr(b'\\', r)) {
+            out.extend_from_slice(raw.get(i..i + j)?);
+            out.push(match raw.get(i + j + 1)? {
+                b'n' => b'\n',
+                b'r' => b'\r',
+                b't' => b'\t',
+                // `"`, `\`, `/` stand for themselves (checked above).
+                &other => other,
+            });
+            i += j + 2;
+        }
+        out.extend_from_slice(raw.get(i..)?);
+        self.pos += end + 1;
+        Some(out)
     }
 
     fn read_escape(&mut self, out: &mut Vec<u8>) -> Result<()> {
@@ -658,6 +713,44 @@ mod tests {
             Ok(v) => panic!("expected an error, got {v:?}"),
             Err(e) => e,
         }
+    }
+
+    #[test]
+    fn in_buffer_string_decoding_matches_the_general_loop() {
+        // The same strings read with a big buffer (whole string in the buffer: the
+        // in-buffer path) and a 16-byte one (the general loop) decode identically,
+        // and everything the in-buffer path must not take still fails the same way.
+        let cases: [&[u8]; 9] = [
+            br#""a\"b\\c\/d\ne\rf\tg""#,
+            br#""<div class=\"row\">\n</div>\\""#,
+            br#""\u00e9 and \"quoted\"""#,
+            br#""x\"""#,
+            br#""\\""#,
+            br#""tab\b\f""#,
+            b"\"caf\xc3\xa9 \\\"ok\\\"\"",
+            b"\"bad\\\"\xff\"",
+            b"\"ctl \\\" \x01\"",
+        ];
+        for case in cases {
+            let mut big = Reader::with_capacity(case, limits(), 4096);
+            let mut small = Reader::with_capacity(case, limits(), 16);
+            let (a, b) = (big.read_string(), small.read_string());
+            match (&a, &b) {
+                (Ok(x), Ok(y)) => assert_eq!(x, y),
+                (Err(x), Err(y)) => assert_eq!(x.to_string(), y.to_string()),
+                _ => panic!("paths disagree on {:?}: {a:?} vs {b:?}", case.len()),
+            }
+            assert_eq!(big.offset(), small.offset());
+        }
+        let mut r = Reader::with_capacity(&br#""a\"b\nc" rest"#[..], limits(), 4096);
+        assert_eq!(r.read_string().unwrap(), "a\"b\nc");
+        // The value limit still applies to escaped strings read from the buffer.
+        let long = format!("\"{}\"", "a\\\"".repeat(600));
+        let mut r = Reader::with_capacity(long.as_bytes(), limits(), 4096);
+        assert!(matches!(
+            r.read_string(),
+            Err(SanitizeError::Limit(_))
+        ));
     }
 
     #[test]

@@ -91,13 +91,37 @@ impl Value {
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Writes `s` as a JSON string literal, escaping `"`, `\` and control characters.
+///
+/// Runs between the common escapes (`"`, `\`, line feed) are found with `memchr3`
+/// and copied whole when they hold no other control character (checked without an
+/// early exit, so the check vectorises); a run that does is escaped byte by byte.
 pub(crate) fn write_string<W: Write + ?Sized>(s: &str, out: &mut W) -> io::Result<()> {
     out.write_all(b"\"")?;
     let bytes = s.as_bytes();
-    if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
-        out.write_all(bytes)?;
-        return out.write_all(b"\"");
+    let mut start = 0;
+    while let Some(rest) = bytes.get(start..) {
+        let next = memchr::memchr3(b'"', b'\\', b'\n', rest).map_or(bytes.len(), |i| start + i);
+        let run = bytes.get(start..next).unwrap_or_default();
+        if run.iter().fold(false, |any, &b| any | (b < 0x20)) {
+            write_escaped_bytes(run, out)?;
+        } else {
+            out.write_all(run)?;
+        }
+        let Some(&b) = bytes.get(next) else {
+            break;
+        };
+        out.write_all(match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            _ => b"\\n",
+        })?;
+        start = next + 1;
     }
+    out.write_all(b"\"")
+}
+
+/// Escapes every byte of `bytes` that JSON requires escaped.
+fn write_escaped_bytes<W: Write + ?Sized>(bytes: &[u8], out: &mut W) -> io::Result<()> {
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let esc: Option<&[u8]> = match b {
@@ -120,8 +144,7 @@ pub(crate) fn write_string<W: Write + ?Sized>(s: &str, out: &mut W) -> io::Resul
         }
         start = i + 1;
     }
-    out.write_all(bytes.get(start..).unwrap_or_default())?;
-    out.write_all(b"\"")
+    out.write_all(bytes.get(start..).unwrap_or_default())
 }
 
 /// A JSON pointer (RFC 6901) built incrementally while walking.
@@ -179,6 +202,29 @@ mod tests {
             v.to_json_string(),
             r#"{"z":"a\"b\\c\n\u0001é","a":1.50,"m":[null,true]}"#
         );
+    }
+
+    #[test]
+    fn every_string_round_trips_through_a_json_parser() {
+        let mut all: String = (0u8..0x80).map(char::from).collect();
+        all.push_str("é\u{1F600}\u{2028}");
+        let cases = [
+            all.clone(),
+            all.repeat(3),
+            String::new(),
+            "\"".into(),
+            "\\\n\"".into(),
+            "plain run then \u{1} control".into(),
+            "line\nthen\ttab and \r\n".into(),
+        ];
+        for case in cases {
+            let mut out = Vec::new();
+            write_string(&case, &mut out).unwrap();
+            let back: String = serde_json::from_slice(&out).unwrap();
+            assert_eq!(back, case);
+            // Only the escapes JSON requires: no raw control byte in the output.
+            assert!(!out.iter().any(|&b| b < 0x20));
+        }
     }
 
     #[test]

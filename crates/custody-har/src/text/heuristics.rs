@@ -9,9 +9,29 @@
 //! logs), and the free detector over the whole line (`Field::Text`). Overlapping spans
 //! are merged; spans that fall inside a redaction marker are ignored, so the same
 //! function is the sanitizer and the re-scan of its output.
+//!
+//! Speed without weakening ([`LineScanner::hits`], the fast pass):
+//! - each heuristic's regex runs only on lines holding the literal bytes the regex
+//!   cannot match without (`:`/`=`, `://`, `?`/`#`, `authorization`/`cookie`/`x-`,
+//!   `curl`/`http`/`xh`, `[redacted:`): exact prefilters, they change no result;
+//! - the free detector (`Field::Text`) always runs over the whole line, so every byte
+//!   of the line gets one anchored pass plus the URL pass;
+//! - a `key=value` pair, or a URL, whose names are all outside a broad superset of the
+//!   detector's credential-name dictionaries (see [`is_benign_name`]) and whose values
+//!   are "plain" (only `[A-Za-z0-9._-]`, delimited on both sides by a quote,
+//!   whitespace, `=` or the end of the line: see [`is_plain`]) is not asked about
+//!   again: for such a value the field-aware call reduces to the anchored pass over
+//!   the same bytes in the same delimiter context, which the whole-line pass already
+//!   did. Everything else takes the full path.
+//!
+//! [`LineScanner::hits_full`] is the reference pass without those skips; the
+//! sanitizer re-scans every line it changed with it (fail-closed), and the tests
+//! check that both passes agree on generated lines carrying credentials in every
+//! heuristic form.
 
 use std::ops::Range;
 
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use custody_scan::{Field, Match, Scanner, is_marker};
 use regex::Regex;
 
@@ -50,6 +70,37 @@ pub(crate) struct LineScanner<'s> {
     url: Regex,
     relative_url: Regex,
     marker: Regex,
+    /// Literal triggers of the heuristics (see [`trigger`]), ASCII case-insensitive.
+    triggers: AhoCorasick,
+    /// [`CREDENTIAL_NAME_FRAGMENTS`], ASCII case-insensitive.
+    credential_names: AhoCorasick,
+}
+
+/// Which pass: the fast one (skips provably redundant detector calls) or the
+/// reference one (asks the detector about every candidate span).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Fast,
+    Full,
+}
+
+/// Trigger literals and their bits in a line's trigger mask.
+mod trigger {
+    /// The literals, in bit order.
+    pub(super) const LITERALS: [&str; 8] = [
+        "://",
+        "authorization",
+        "cookie",
+        "x-",
+        "curl",
+        "http",
+        "xh",
+        "[redacted:",
+    ];
+    pub(super) const SCHEME: u32 = 1;
+    pub(super) const EMBEDDED: u32 = 0b1110;
+    pub(super) const COMMAND: u32 = 0b111_0000;
+    pub(super) const MARKER: u32 = 0b1000_0000;
 }
 
 /// Builds a regex from a pattern literal of this module.
@@ -81,24 +132,58 @@ impl<'s> LineScanner<'s> {
             url: compile(r#"(?i)(?-u:\b)[a-z][a-z0-9+.\-]{1,15}://[^\s"'<>`\\]+"#),
             relative_url: compile(r#"(?:^|[\s"'(=])(/[^\s"'<>?#]*[?#][^\s"'<>]+)"#),
             marker: compile(r"\[redacted:[^\]\r\n]{1,512}\]"),
+            triggers: automaton(&trigger::LITERALS),
+            credential_names: automaton(CREDENTIAL_NAME_FRAGMENTS),
         }
     }
 
     /// Every flagged span of `line`, merged (sorted, non-overlapping), never inside a
-    /// redaction marker.
+    /// redaction marker. The fast pass (see the module docs).
     pub(crate) fn hits(&self, line: &str) -> Vec<Hit> {
+        self.hits_with(line, Pass::Fast)
+    }
+
+    /// [`Self::hits`] without the skips of the fast pass: the reference pass, used to
+    /// re-scan changed output lines.
+    pub(crate) fn hits_full(&self, line: &str) -> Vec<Hit> {
+        self.hits_with(line, Pass::Full)
+    }
+
+    fn hits_with(&self, line: &str, pass: Pass) -> Vec<Hit> {
         let mut hits = Vec::new();
-        self.header_hits(line, &mut hits);
-        self.command_hits(line, &mut hits);
-        self.pair_hits(line, &mut hits);
-        self.url_hits(line, &mut hits);
+        let mask = self.mask(line);
+        let bytes = line.as_bytes();
+        if header_line_prefix(bytes) {
+            self.header_line_hits(line, &mut hits);
+        }
+        if mask & trigger::EMBEDDED != 0 {
+            self.embedded_hits(line, &mut hits);
+        }
+        if mask & trigger::COMMAND != 0 {
+            self.command_hits(line, &mut hits);
+        }
+        if memchr::memchr2(b'=', b':', bytes).is_some() {
+            self.pair_hits(line, pass, &mut hits);
+        }
+        if mask & trigger::SCHEME != 0 {
+            self.url_hits(line, pass, &mut hits);
+        }
+        if memchr::memchr2(b'?', b'#', bytes).is_some() {
+            self.relative_url_hits(line, pass, &mut hits);
+        }
         self.ask(line, Field::Text, 0..line.len(), kind::TEXT, &mut hits);
-        let markers: Vec<Range<usize>> = self
-            .marker
-            .find_iter(line)
-            .filter(|m| is_marker(m.as_str()))
-            .map(|m| m.range())
-            .collect();
+        if hits.is_empty() {
+            return hits;
+        }
+        let markers: Vec<Range<usize>> = if mask & trigger::MARKER == 0 {
+            Vec::new()
+        } else {
+            self.marker
+                .find_iter(line)
+                .filter(|m| is_marker(m.as_str()))
+                .map(|m| m.range())
+                .collect()
+        };
         hits.retain(|h| {
             !markers.iter().any(|mk| {
                 let inside = mk.start <= h.abs.start && h.abs.end <= mk.end;
@@ -162,7 +247,25 @@ impl<'s> LineScanner<'s> {
         }
     }
 
-    fn header_hits(&self, line: &str, hits: &mut Vec<Hit>) {
+    /// Which trigger literals `line` holds, as a bit mask (see [`trigger`]).
+    fn mask(&self, line: &str) -> u32 {
+        let mut mask = 0u32;
+        for m in self.triggers.find_overlapping_iter(line) {
+            mask |= 1u32 << m.pattern().as_u32();
+        }
+        mask
+    }
+
+    /// Whether `name` cannot be a credential-bearing name for the detector: plain
+    /// characters only and none of [`CREDENTIAL_NAME_FRAGMENTS`] (any case).
+    fn is_benign_name(&self, name: &str) -> bool {
+        let b = name.as_bytes();
+        !b.is_empty()
+            && b.iter().copied().all(is_plain_byte)
+            && !self.credential_names.is_match(name)
+    }
+
+    fn header_line_hits(&self, line: &str, hits: &mut Vec<Hit>) {
         if let Some(c) = self.header_line.captures(line)
             && let (Some(name), Some(value)) = (c.get(1), c.get(2))
         {
@@ -171,6 +274,9 @@ impl<'s> LineScanner<'s> {
             };
             self.ask(line, field, value.range(), kind::HEADER, hits);
         }
+    }
+
+    fn embedded_hits(&self, line: &str, hits: &mut Vec<Hit>) {
         for c in self.embedded_header.captures_iter(line) {
             if let (Some(name), Some(value)) = (c.get(1), c.get(2)) {
                 let field = Field::Header {
@@ -181,8 +287,20 @@ impl<'s> LineScanner<'s> {
         }
     }
 
-    fn pair_hits(&self, line: &str, hits: &mut Vec<Hit>) {
-        for c in self.pair.captures_iter(line) {
+    fn pair_hits(&self, line: &str, pass: Pass, hits: &mut Vec<Hit>) {
+        for found in self.pair.find_iter(line) {
+            if pass == Pass::Fast
+                && let Some((name, value)) = split_pair(line, found.range())
+                && self.is_benign_name(name)
+                && line.get(value.clone()).is_some_and(|v| !is_auth_scheme(v))
+                && is_plain(line, value)
+            {
+                continue;
+            }
+            // The same match, with its groups (a search from its start finds it again).
+            let Some(c) = self.pair.captures_at(line, found.start()) else {
+                continue;
+            };
             let name = c.get(1).or_else(|| c.get(2)).or_else(|| c.get(3));
             let (value, quoted) = match (c.get(4).or_else(|| c.get(5)), c.get(6)) {
                 (Some(v), _) => (v, true),
@@ -221,18 +339,31 @@ impl<'s> LineScanner<'s> {
         }
     }
 
-    fn url_hits(&self, line: &str, hits: &mut Vec<Hit>) {
+    fn url_hits(&self, line: &str, pass: Pass, hits: &mut Vec<Hit>) {
         for m in self.url.find_iter(line) {
             let trimmed = m.as_str().trim_end_matches(['.', ',', ';', ')', ']', '}']);
             let range = m.start()..m.start().saturating_add(trimmed.len());
+            if pass == Pass::Fast && is_plain_url(self, line, range.clone()) {
+                continue;
+            }
             self.ask(line, Field::Url, range.clone(), kind::URL, hits);
             self.query_hits(line, range, hits);
         }
-        for c in self.relative_url.captures_iter(line) {
-            if let Some(m) = c.get(1) {
-                self.ask(line, Field::Url, m.range(), kind::URL, hits);
-                self.query_hits(line, m.range(), hits);
+    }
+
+    fn relative_url_hits(&self, line: &str, pass: Pass, hits: &mut Vec<Hit>) {
+        for m in self.relative_url.find_iter(line) {
+            // The group is the match without its one-char left delimiter, which is
+            // never `/`: it starts at the match's first `/`.
+            let Some(slash) = m.as_str().find('/') else {
+                continue;
+            };
+            let range = m.start().saturating_add(slash)..m.end();
+            if pass == Pass::Fast && is_plain_url(self, line, range.clone()) {
+                continue;
             }
+            self.ask(line, Field::Url, range.clone(), kind::URL, hits);
+            self.query_hits(line, range, hits);
         }
     }
 
@@ -440,6 +571,178 @@ impl<'s> LineScanner<'s> {
         let value = unquote(line, start..arg.end);
         self.ask(line, field, value, kind::COMMAND, hits);
     }
+}
+
+/// An ASCII case-insensitive automaton over literals of this module.
+fn automaton(literals: &[&str]) -> AhoCorasick {
+    #[expect(
+        clippy::expect_used,
+        reason = "the literals are constants of this module, covered by every unit test"
+    )]
+    AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::Standard)
+        .build(literals)
+        .expect("static literals compile")
+}
+
+/// Exactly the prefix `header_line` needs: `^[ \t]*(?:[<>][ \t]+)?[A-Za-z][A-Za-z0-9_\-]*:`.
+fn header_line_prefix(b: &[u8]) -> bool {
+    let mut i = 0usize;
+    let blank = |c: Option<&u8>| matches!(c, Some(b' ' | b'\t'));
+    while blank(b.get(i)) {
+        i = i.saturating_add(1);
+    }
+    if matches!(b.get(i), Some(b'<' | b'>')) && blank(b.get(i.saturating_add(1))) {
+        i = i.saturating_add(1);
+        while blank(b.get(i)) {
+            i = i.saturating_add(1);
+        }
+    }
+    if !b.get(i).is_some_and(u8::is_ascii_alphabetic) {
+        return false;
+    }
+    while b
+        .get(i)
+        .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'))
+    {
+        i = i.saturating_add(1);
+    }
+    b.get(i) == Some(&b':')
+}
+
+/// Name fragments (lower case) that can make the detector treat a name as
+/// credential-bearing: a deliberately broad superset of its strong and weak name
+/// dictionaries (header, query, form and JSON kinds). A name holding any of them is
+/// always asked about.
+const CREDENTIAL_NAME_FRAGMENTS: &[&str] = &[
+    "token",
+    "secret",
+    "sess",
+    "pass",
+    "pwd",
+    "cred",
+    "auth",
+    "key",
+    "csrf",
+    "xsrf",
+    "verifier",
+    "saml",
+    "relay",
+    "amz",
+    "goog",
+    "assertion",
+    "jwt",
+    "ticket",
+    "otp",
+    "sig",
+    "code",
+    "state",
+    "cookie",
+    "private",
+    "bearer",
+    "sid",
+    "login",
+    "nonce",
+    "access",
+    "refresh",
+    "client",
+    "api",
+    "sas",
+    "skoid",
+    "hmac",
+    "dpop",
+    "oidc",
+    "id_",
+    "jsession",
+];
+
+/// Splits a match of the `pair` regex at `line[range]` into its name and its value's
+/// range (quotes excluded), exactly as the regex's groups would; `None` when the match
+/// has another shape (the caller then takes the groups).
+fn split_pair(line: &str, range: Range<usize>) -> Option<(&str, Range<usize>)> {
+    let text = line.get(range.clone())?;
+    let b = text.as_bytes();
+    let (name, after_name) = match b.first()? {
+        q @ (b'"' | b'\'') => {
+            let close = memchr::memchr(*q, b.get(1..)?)?.saturating_add(1);
+            (text.get(1..close)?, close.saturating_add(1))
+        }
+        _ => {
+            let len = b.iter().take_while(|c| is_plain_byte(**c)).count();
+            (text.get(..len)?, len)
+        }
+    };
+    let blank = |c: &&u8| matches!(c, b' ' | b'\t');
+    let mut i = after_name;
+    i = i.saturating_add(b.get(i..)?.iter().take_while(blank).count());
+    if !matches!(b.get(i)?, b'=' | b':') {
+        return None;
+    }
+    i = i.saturating_add(1);
+    i = i.saturating_add(b.get(i..)?.iter().take_while(blank).count());
+    let value = match b.get(i)? {
+        q @ (b'"' | b'\'') if b.last() == Some(q) && b.len() >= i.saturating_add(2) => {
+            i.saturating_add(1)..b.len().saturating_sub(1)
+        }
+        b'"' | b'\'' => return None,
+        _ => i..b.len(),
+    };
+    Some((
+        name,
+        range.start.saturating_add(value.start)..range.start.saturating_add(value.end),
+    ))
+}
+
+/// `[A-Za-z0-9._-]`: the bytes of plain names and values.
+fn is_plain_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.')
+}
+
+/// Whether `line[range]` is a plain value: non-empty, only `[A-Za-z0-9._-]`, preceded
+/// by the start of the line, whitespace, `=`, `:` or a quote, and followed by the end of
+/// the line, whitespace or a quote. Such a value is scanned by the whole-line pass in
+/// the same delimiter context as on its own.
+fn is_plain(line: &str, range: Range<usize>) -> bool {
+    let b = line.as_bytes();
+    let Some(v) = b.get(range.clone()) else {
+        return false;
+    };
+    let before = range.start.checked_sub(1).and_then(|i| b.get(i));
+    let after = b.get(range.end);
+    !v.is_empty()
+        && v.iter().copied().all(is_plain_byte)
+        && before.is_none_or(|c| matches!(c, b' ' | b'\t' | b'=' | b':' | b'"' | b'\''))
+        && after.is_none_or(|c| matches!(c, b' ' | b'\t' | b'"' | b'\''))
+}
+
+/// Whether the URL at `line[range]` needs no field-aware call: no userinfo, no
+/// percent or plus encoding, delimited like a plain value, and every query and fragment
+/// parameter is `benign_name=plain_value` (or a plain word).
+fn is_plain_url(names: &LineScanner<'_>, line: &str, range: Range<usize>) -> bool {
+    let b = line.as_bytes();
+    let Some(url) = line.get(range.clone()) else {
+        return false;
+    };
+    let before = range.start.checked_sub(1).and_then(|i| b.get(i));
+    let after = b.get(range.end);
+    if url.contains(['@', '%', '+', '\\'])
+        || !before.is_none_or(|c| matches!(c, b' ' | b'\t' | b'=' | b'"' | b'\'' | b'('))
+        || !after.is_none_or(|c| matches!(c, b' ' | b'\t' | b'"' | b'\''))
+    {
+        return false;
+    }
+    let Some(q) = url.find(['?', '#']) else {
+        return true;
+    };
+    let plain = |s: &str| s.bytes().all(is_plain_byte);
+    url.get(q.saturating_add(1)..)
+        .unwrap_or_default()
+        .split(['&', ';', '#', '?'])
+        .all(|piece| match piece.split_once('=') {
+            Some((name, value)) => names.is_benign_name(name) && plain(value),
+            None => plain(piece),
+        })
 }
 
 /// Header names whose value is a credential by position (`Field::Header` parses them).
