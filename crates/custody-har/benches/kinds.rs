@@ -9,7 +9,7 @@ use std::io::{Cursor, Write as _};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use custody_har::artifact::{self, ArtifactOptions};
 use custody_har::text::{self, TextLimits};
-use custody_scan::{Redactor, Scanner};
+use custody_scan::{Field, Redactor, Scanner};
 
 /// A realistic application log: mostly benign lines (request logs with ids, hashes and
 /// timings), one line in 50 carrying a credential in one of the heuristic forms.
@@ -64,6 +64,17 @@ fn bench(c: &mut Criterion) {
             )
             .unwrap_or_default();
             black_box(summary)
+        });
+    });
+    // The ceiling of a line-by-line pass: the free detector alone (`Field::Text`) on
+    // every line, no heuristics, no output.
+    group.bench_function("free_detector_per_line_8MiB_log", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            for line in input.lines() {
+                n += scanner.scan_field(Field::Text, line).len();
+            }
+            black_box(n)
         });
     });
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));

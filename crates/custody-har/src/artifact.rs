@@ -204,8 +204,14 @@ pub struct ArtifactReport {
     pub by_class: BTreeMap<String, u64>,
     /// Redactions by location kind (`header`, `query`, `cookie`, `key-value`, ...).
     pub by_location: BTreeMap<String, u64>,
-    /// Entries sanitized, for zip archives.
+    /// Entries of the artifact itself: HAR entries (or top-level JSON elements) for a
+    /// HAR or JSON document, entries sanitized for a zip archive, 0 for text.
     pub entries: u64,
+    /// HAR entries and top-level JSON elements sanitized, across every member of an
+    /// archive (for a HAR or JSON document, equal to `entries`).
+    pub records: u64,
+    /// Text lines sanitized, across every member of an archive.
+    pub lines: u64,
     /// How many spans the re-scan of the output still flags (0 when clean).
     pub remaining_count: u64,
     /// Where (capped; see [`TextLimits::max_findings`]).
@@ -221,6 +227,10 @@ pub(crate) struct Tally<'s> {
     pub(crate) remaining: Vec<ReportFinding>,
     pub(crate) remaining_count: u64,
     pub(crate) entries: u64,
+    /// HAR entries and JSON elements, summed over documents.
+    pub(crate) records: u64,
+    /// Text lines, summed over text documents.
+    pub(crate) lines: u64,
     pub(crate) max_findings: usize,
     pub(crate) sink: Option<&'s mut dyn FnMut(Finding)>,
 }
@@ -238,6 +248,7 @@ impl Tally<'_> {
     }
 
     fn add_text(&mut self, summary: &text::TextSummary, path: Option<&str>) {
+        self.lines = self.lines.saturating_add(summary.lines);
         for (class, n) in &summary.by_class {
             *self.by_class.entry(class.as_str().to_owned()).or_default() += n;
         }
@@ -255,6 +266,7 @@ impl Tally<'_> {
     }
 
     fn add_report(&mut self, report: &crate::Report) {
+        self.records = self.records.saturating_add(report.entries);
         for (class, n) in &report.by_class {
             *self.by_class.entry(class.clone()).or_default() += n;
         }
@@ -537,7 +549,12 @@ fn finish<R, W>(
         redactions: tally.by_class.values().sum(),
         by_class: tally.by_class,
         by_location: tally.by_location,
-        entries: tally.entries,
+        entries: match kind {
+            Kind::Har | Kind::Json => tally.records,
+            Kind::Text | Kind::Zip => tally.entries,
+        },
+        records: tally.records,
+        lines: tally.lines,
         remaining_count: tally.remaining_count,
         remaining: tally.remaining,
     };

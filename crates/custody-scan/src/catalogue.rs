@@ -25,6 +25,7 @@ pub(crate) struct Cand<'h> {
 
 impl Cand<'_> {
     fn emit(&self, out: &mut Vec<Match>, span: Range<usize>) {
+        self.examined.set(self.examined.get().max(span.end));
         out.push(Match {
             rule: self.rule,
             span,

@@ -1,5 +1,5 @@
 //! Renderers over `&[Finding]`: [`human`] (`path:line:col  rule-id  class  preview`),
-//! [`json`] (one JSON document) and [`sarif`] (SARIF 2.1.0). None of them can show a
+//! [`fn@json`] (one JSON document) and [`sarif`] (SARIF 2.1.0). None of them can show a
 //! secret: a [`Finding`] holds only a marker.
 
 use std::io::Write;
@@ -80,7 +80,9 @@ pub fn json(
         "findings": findings.iter().map(finding_json).collect::<Vec<_>>(),
         "errors": errors,
     });
-    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    // Serialise first, then write: an I/O error (e.g. a closed pipe) surfaces as
+    // `ReportError::Io`, whose source is the `io::Error`.
+    out.write_all(&serde_json::to_vec_pretty(&doc)?)?;
     writeln!(out)?;
     Ok(())
 }
@@ -180,7 +182,9 @@ pub fn sarif(
             "results": results,
         }],
     });
-    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    // Serialise first, then write: an I/O error (e.g. a closed pipe) surfaces as
+    // `ReportError::Io`, whose source is the `io::Error`.
+    out.write_all(&serde_json::to_vec_pretty(&doc)?)?;
     writeln!(out)?;
     Ok(())
 }

@@ -379,3 +379,59 @@ fn a_500_mb_string_from_a_pipe_is_refused_in_bounded_memory() {
         "peak memory {peak} KiB for a 500 MB string"
     );
 }
+
+/// Regression: `--report` of a HAR said `"entries": 0`; it counts the HAR's entries,
+/// and a zip's report counts its members, their HAR entries and their text lines.
+#[test]
+fn report_counts_har_entries_and_zip_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = opaque(9, 40);
+    let one = har_with(&token);
+    // Two entries: the same entry twice.
+    let start = one.find("[{").unwrap() + 1;
+    let end = one.rfind("]}}").unwrap();
+    let entry = &one[start..end];
+    let two = format!("{}{entry},{entry}{}", &one[..start], &one[end..]);
+    write(dir.path(), "two.har", two.as_bytes());
+    let out = sanitize(
+        dir.path(),
+        &["two.har", "-o", "clean.har", "--report", "report.json"],
+        b"",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["kind"], "har");
+    assert_eq!(report["entries"], 2, "{report}");
+    assert_eq!(report["records"], 2, "{report}");
+    assert!(!report.to_string().contains(&token));
+
+    let log = format!("Authorization: Bearer {token}\nok\nok\n");
+    let zip = zip_of(&[("a.har", two.as_bytes()), ("b.log", log.as_bytes())]);
+    write(dir.path(), "case.zip", &zip);
+    let out = sanitize(
+        dir.path(),
+        &["case.zip", "-o", "clean.zip", "--report", "zip.json"],
+        b"",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("zip.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["kind"], "zip");
+    assert_eq!(report["entries"], 2, "{report}");
+    assert_eq!(report["records"], 2, "{report}");
+    assert_eq!(report["lines"], 3, "{report}");
+    assert!(!report.to_string().contains(&token));
+}

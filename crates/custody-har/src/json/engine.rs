@@ -1275,6 +1275,89 @@ mod tests {
     }
 
     #[test]
+    fn cached_markers_equal_fresh_ones_and_depend_on_the_cookie_name() {
+        let redactor = Redactor::new([7; 32]);
+        let scanner = Scanner::new();
+        let cookie = scanner.rule("session-cookie").unwrap();
+        let jwt = scanner.rule("jwt").unwrap();
+        let secret = "Zq9Hk2Lm7Vp4Qx1Zt8Rw3Nc6Yb0Jf5GdEr";
+        let token = "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJodHRwczovL2lkcC5leGFtcGxlLmNvbSIsImV4cCI6MTkwMDAwMDAwMH0.c2lnbmF0dXJlLWJ5dGVzLXNpZ25hdHVyZQ";
+        let values = [
+            (cookie, format!("sid={secret}; theme=dark"), "sid="),
+            (cookie, format!("a=1; sid={secret}"), "sid="),
+            (cookie, format!("JSESSIONID={secret}"), "JSESSIONID="),
+            (cookie, format!("x=1;connect.sid={secret}"), "connect.sid="),
+            (jwt, format!("Bearer {token}"), "Bearer "),
+            (jwt, token.to_owned(), ""),
+            (cookie, format!("{}={secret}", "n".repeat(100)), "="),
+        ];
+        let mut cache = MarkerCache::default();
+        let mut fresh = Vec::new();
+        for round in 0..2 {
+            for (rule, value, before) in &values {
+                let at = value.find(before).unwrap() + before.len();
+                let len = if rule.id == "jwt" {
+                    token.len()
+                } else {
+                    secret.len()
+                };
+                let m = Match {
+                    rule,
+                    span: at..at + len,
+                };
+                let expected = redactor.marker(&m, value);
+                assert_eq!(cache.marker(&redactor, &m, value), expected, "{round}");
+                if round == 0 {
+                    fresh.push(expected);
+                }
+            }
+        }
+        // The unsafe variant, a cache keyed by rule and secret alone, would hand the
+        // `sid` marker to the `JSESSIONID` cookie: the fresh markers differ.
+        assert_ne!(fresh[0], fresh[2]);
+        assert_eq!(fresh[0], fresh[1], "same name, same marker");
+        assert!(
+            fresh
+                .iter()
+                .all(|m| !m.contains(secret) && !m.contains("c2lnbmF0dXJl"))
+        );
+        assert!(
+            cache.map.len() <= 6,
+            "the 100-byte look-behind is not cached"
+        );
+    }
+
+    #[test]
+    fn a_secret_learned_again_adds_nothing_and_new_ones_still_count() {
+        let scanner = Scanner::new();
+        let redactor = Redactor::new([3; 32]);
+        let rule = scanner.rule("session-cookie").unwrap();
+        let mut known = KnownSecrets::new(64);
+        known.learn("abc/def+ghi%2Fjkl", rule, &redactor);
+        let forms = known.secrets.len();
+        assert_eq!(forms, 3, "raw, percent-decoded and percent-encoded forms");
+        assert!(known.refresh());
+        let generation = known.generation;
+        known.learn("abc/def+ghi%2Fjkl", rule, &redactor);
+        assert_eq!(known.secrets.len(), forms);
+        assert!(
+            !known.refresh(),
+            "nothing new: the automata are not rebuilt"
+        );
+        assert_eq!(known.generation, generation);
+        known.learn("another-secret-value", rule, &redactor);
+        assert!(known.secrets.len() > forms);
+        assert!(known.refresh());
+        assert_ne!(known.generation, generation);
+        let mut found = Vec::new();
+        known.find(
+            "x abc%2Fdef%2Bghi%252Fjkl y another-secret-value",
+            &mut found,
+        );
+        assert_eq!(found.len(), 2, "the encoded form and the new secret");
+    }
+
+    #[test]
     fn percent_forms() {
         assert_eq!(percent_decode("a%2Fb%2bc").as_deref(), Some("a/b+c"));
         assert_eq!(percent_decode("abc"), None);

@@ -324,10 +324,7 @@ impl<R: Read> Reader<R> {
             if chunk.get(j) == Some(&b'"') {
                 break j;
             }
-            if !matches!(
-                chunk.get(j + 1)?,
-                b'"' | b'\\' | b'/' | b'n' | b'r' | b't'
-            ) {
+            if !matches!(chunk.get(j + 1)?, b'"' | b'\\' | b'/' | b'n' | b'r' | b't') {
                 return None;
             }
             i = j + 2;
@@ -747,10 +744,7 @@ mod tests {
         // The value limit still applies to escaped strings read from the buffer.
         let long = format!("\"{}\"", "a\\\"".repeat(600));
         let mut r = Reader::with_capacity(long.as_bytes(), limits(), 4096);
-        assert!(matches!(
-            r.read_string(),
-            Err(SanitizeError::Limit(_))
-        ));
+        assert!(matches!(r.read_string(), Err(SanitizeError::Limit(_))));
     }
 
     #[test]

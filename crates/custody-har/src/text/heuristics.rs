@@ -700,8 +700,9 @@ fn is_plain_byte(c: u8) -> bool {
 }
 
 /// Whether `line[range]` is a plain value: non-empty, only `[A-Za-z0-9._-]`, preceded
-/// by the start of the line, whitespace, `=`, `:` or a quote, and followed by the end of
-/// the line, whitespace or a quote. Such a value is scanned by the whole-line pass in
+/// by the start of the line, whitespace, a quote or one of `=:?&;#`, and followed by the
+/// end of the line, whitespace, a quote or one of `&;#` (bytes no detector token body
+/// takes). Such a value is scanned by the whole-line pass in
 /// the same delimiter context as on its own.
 fn is_plain(line: &str, range: Range<usize>) -> bool {
     let b = line.as_bytes();
@@ -712,8 +713,13 @@ fn is_plain(line: &str, range: Range<usize>) -> bool {
     let after = b.get(range.end);
     !v.is_empty()
         && v.iter().copied().all(is_plain_byte)
-        && before.is_none_or(|c| matches!(c, b' ' | b'\t' | b'=' | b':' | b'"' | b'\''))
-        && after.is_none_or(|c| matches!(c, b' ' | b'\t' | b'"' | b'\''))
+        && before.is_none_or(|c| {
+            matches!(
+                c,
+                b' ' | b'\t' | b'=' | b':' | b'"' | b'\'' | b'?' | b'&' | b';' | b'#'
+            )
+        })
+        && after.is_none_or(|c| matches!(c, b' ' | b'\t' | b'"' | b'\'' | b'&' | b';' | b'#'))
 }
 
 /// Whether the URL at `line[range]` needs no field-aware call: no userinfo, no
@@ -919,7 +925,198 @@ fn merge(mut hits: Vec<Hit>) -> Vec<Hit> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    fn spans(hits: &[Hit]) -> Vec<(Range<usize>, &'static str)> {
+        hits.iter().map(|h| (h.abs.clone(), h.m.rule.id)).collect()
+    }
+
+    /// Benign and credential-bearing pieces of log lines, in every heuristic form.
+    fn piece() -> impl Strategy<Value = String> {
+        let name = prop::sample::select(vec![
+            "page",
+            "request_id",
+            "etag",
+            "user",
+            "db_password",
+            "access_token",
+            "code",
+            "state",
+            "api_key",
+            "sessionid",
+            "sig",
+            "Authorization",
+            "cookie",
+            "note",
+            "X-Api-Key",
+            "client_secret",
+            "pool",
+            "id_token",
+            "next",
+            "redirect_uri",
+        ]);
+        let value = prop_oneof![
+            "[A-Za-z0-9]{1,12}",
+            "[A-Za-z0-9]{24,40}",
+            "[a-z]{2,6}[/:%+][A-Za-z0-9]{2,10}",
+            "[a-z]{1,4}=[A-Za-z0-9]{24,30}(&code=[A-Za-z0-9]{24,30})?",
+            "https://h\\.example/cb\\?code=[A-Za-z0-9]{24,30}",
+            "eyJhbGciOiJIUzI1NiJ9\\.eyJzdWIiOiIxIn0\\.[A-Za-z0-9_-]{20,43}",
+            "ghp_[A-Za-z0-9]{36}",
+            "Bearer [A-Za-z0-9]{24,40}",
+        ];
+        (name, value, 0..9u8).prop_map(|(n, v, form)| match form {
+            0 => format!("{n}={v}"),
+            1 => format!("\"{n}\": \"{v}\""),
+            2 => format!("{n}: {v}"),
+            3 => format!("GET /cb?{n}={v}&page=2 HTTP/1.1"),
+            4 => format!("https://app.example.com/x?{n}={v}#f"),
+            5 => format!("curl -H '{n}: {v}' https://a.example/"),
+            6 => format!("curl -u me:{v} -d '{n}={v}' https://a.example/"),
+            7 => format!("http POST a.example {n}:{v} {n}=={v}"),
+            _ => format!("{n}='{v}',"),
+        })
+    }
+
+    fn line() -> impl Strategy<Value = String> {
+        (
+            "(2026-11-28T12:00:0[0-9]Z (INFO|DEBUG) )?",
+            prop::collection::vec(piece(), 1..4),
+        )
+            .prop_map(|(prefix, pieces)| format!("{prefix}{}", pieces.join(" ")))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// The fast pass flags exactly what the reference pass flags.
+        #[test]
+        fn fast_pass_equals_reference_pass(line in line()) {
+            let scanner = Scanner::new();
+            let lines = LineScanner::new(&scanner);
+            prop_assert_eq!(spans(&lines.hits(&line)), spans(&lines.hits_full(&line)));
+        }
+    }
+
+    #[test]
+    fn fast_pass_equals_reference_pass_on_the_bench_forms() {
+        let scanner = Scanner::new();
+        let lines = LineScanner::new(&scanner);
+        for line in [
+            "2026-11-28T12:00:05Z INFO GET /api/v1/items/5?page=2 200 3ms request_id=9e3779b97f4a7c15 etag=\"9e3779b97f4a7c159e3779b97f4a7c15\"",
+            "2026-11-28T12:00:05Z DEBUG Authorization: Bearer tok9e3779b97f4a7c159e3779b97f4a7c15",
+            "curl -H 'Cookie: PHPSESSID=s9e3779b97f4a7c1597f4a7c1' https://app.example.com/api/3",
+            "10.0.0.7 - - \"GET /oauth/callback?code=c9e3779b97f4a7c159e3779b97f4a7c15&state=x HTTP/1.1\" 302 0",
+            "config reload db_password=pw9e3779b97f4a7c15 pool=10",
+            "GET /x?note=abc&next=https%3A%2F%2Fa.example%2Fcb%3Fcode%3Dc9e3779b97f4a7c159e3779b97f4a7c15",
+            "user=me redirect=a=1&code=c9e3779b97f4a7c159e3779b97f4a7c15",
+        ] {
+            assert_eq!(
+                spans(&lines.hits(line)),
+                spans(&lines.hits_full(line)),
+                "{line}"
+            );
+        }
+    }
+
+    /// What blocks a plain credential value under a credential name on the fast path is
+    /// the name check: the free detector alone does not flag it, and neither would a
+    /// fast pass that skipped every plain value.
+    #[test]
+    fn the_name_check_is_what_keeps_plain_credential_pairs() {
+        let scanner = Scanner::new();
+        let lines = LineScanner::new(&scanner);
+        let mut only_by_name = 0;
+        for name in [
+            "ticket",
+            "otp",
+            "assertion",
+            "client_assertion",
+            "relaystate",
+            "jwt",
+            "code_verifier",
+            "samlresponse",
+            "auth_token",
+            "secret",
+            "sessionid",
+        ] {
+            let line = format!("config reload {name}=Zq9e3779b97f4a7c159e3779b9 pool=10");
+            let value = line.find("Zq9").unwrap();
+            assert!(is_plain(&line, value..value.saturating_add(26)));
+            assert!(!lines.is_benign_name(name), "{name}");
+            // The fast pass keeps the pair: the name is not benign.
+            assert!(
+                lines.hits(&line).iter().any(|h| h.abs.contains(&value)),
+                "{name}"
+            );
+            // The unsafe variant (a fast pass skipping every plain value) is left with
+            // the whole-line free detector alone.
+            let mut free = Vec::new();
+            lines.ask(&line, Field::Text, 0..line.len(), kind::TEXT, &mut free);
+            if free.iter().all(|h| !h.abs.contains(&value)) {
+                only_by_name += 1;
+            }
+        }
+        assert!(
+            only_by_name > 0,
+            "some credential pair is found only by its name"
+        );
+    }
+
+    #[test]
+    fn benign_names_and_plain_values() {
+        let scanner = Scanner::new();
+        let lines = LineScanner::new(&scanner);
+        for benign in ["page", "request_id", "etag", "pool", "ms"] {
+            assert!(lines.is_benign_name(benign), "{benign}");
+        }
+        for credential in [
+            "access_token",
+            "Code",
+            "STATE",
+            "sig",
+            "X-Amz-Signature",
+            "PHPSESSID",
+            "api_key",
+            "passwd",
+            "pwd",
+            "jwt",
+            "SAMLResponse",
+            "RelayState",
+            "key",
+            "client_assertion",
+            "otp",
+            "ticket",
+            "sid",
+            "a%20b",
+            "",
+        ] {
+            assert!(!lines.is_benign_name(credential), "{credential}");
+        }
+        let line = "a=x1 b=\"y2\" c=z/3 d=w4,";
+        assert!(is_plain(line, 2..4));
+        assert!(is_plain(line, 8..10));
+        assert!(!is_plain(line, 14..17));
+        assert!(!is_plain(line, 20..22));
+    }
+
+    #[test]
+    fn split_pair_agrees_with_the_groups() {
+        let scanner = Scanner::new();
+        let lines = LineScanner::new(&scanner);
+        let line = r#"a=1 "b" : "x y" 'c'='z' d: e9 f="q\"r""#;
+        for m in lines.pair.find_iter(line) {
+            let c = lines.pair.captures_at(line, m.start()).unwrap();
+            let name = c.get(1).or_else(|| c.get(2)).or_else(|| c.get(3)).unwrap();
+            let value = c.get(4).or_else(|| c.get(5)).or_else(|| c.get(6)).unwrap();
+            assert_eq!(
+                split_pair(line, m.range()),
+                Some((name.as_str(), value.range()))
+            );
+        }
+    }
 
     fn words(line: &str) -> Vec<&str> {
         shell_words(line)
