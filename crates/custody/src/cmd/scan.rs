@@ -15,6 +15,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use custody_har::artifact::{self, ArtifactError, ArtifactOptions, Kind};
 use custody_scan::{Finding, Location, Redactor, Scanner, preview, report};
 use zeroize::Zeroize as _;
 
@@ -26,6 +27,8 @@ const CHUNK: usize = 4 << 20;
 /// chunk boundary is seen whole (longer than any bounded confirmation window but
 /// PEM blocks, which are reported from their start either way).
 const OVERLAP: usize = 64 << 10;
+/// Bytes of a file's head read to detect its kind.
+const HEAD: usize = 64 << 10;
 /// Directory nesting limit.
 const MAX_DEPTH: usize = 64;
 
@@ -192,12 +195,73 @@ fn walk(
             );
         }
     } else if meta.is_file() {
-        let result = File::open(path).and_then(|f| scan_stream(f, &shown, scanner, redactor, sink));
-        if let Err(e) = result {
-            errors.push(format!("{shown}: {e}"));
-        }
+        scan_file(path, &shown, scanner, redactor, sink, errors);
     }
     // Sockets, FIFOs and devices are skipped: reading them could block forever.
+}
+
+/// Scans one file: HAR, JSON and zip content (recognised by content, not by name) goes
+/// through `custody-har`'s structural inspection, which judges every value by the
+/// field it sits in and reports JSON pointers and zip entry paths; everything else is
+/// scanned as bytes. A structured file that cannot be parsed is an error (exit 2, a
+/// partial scan is never "clean"), and it is still scanned as bytes so that nothing it
+/// holds goes unreported.
+fn scan_file(
+    path: &Path,
+    shown: &str,
+    scanner: &Scanner,
+    redactor: &Redactor,
+    sink: &mut dyn FnMut(Finding),
+    errors: &mut Vec<String>,
+) {
+    let structured = match File::open(path).and_then(|mut f| read_head(&mut f)) {
+        Ok((head, complete)) => matches!(
+            artifact::detect(&head, complete),
+            Ok(Kind::Har | Kind::Json | Kind::Zip)
+        ),
+        Err(e) => {
+            errors.push(format!("{shown}: {e}"));
+            return;
+        }
+    };
+    if structured {
+        let mut found = Vec::new();
+        let result = File::open(path).map_err(ArtifactError::from).and_then(|f| {
+            artifact::inspect_seekable(
+                io::BufReader::new(f),
+                scanner,
+                redactor,
+                &ArtifactOptions::default(),
+                &mut |mut finding: Finding| {
+                    finding.location.path = Some(match finding.location.path.take() {
+                        // A zip entry: `archive.zip!entry/path`.
+                        Some(entry) if !entry.is_empty() => format!("{shown}!{entry}"),
+                        _ => shown.to_owned(),
+                    });
+                    found.push(finding);
+                },
+            )
+        });
+        match result {
+            Ok(_) => {
+                found.into_iter().for_each(&mut *sink);
+                return;
+            }
+            Err(e) => errors.push(format!("{shown}: not scanned structurally: {e}")),
+        }
+    }
+    let result = File::open(path).and_then(|f| scan_stream(f, shown, scanner, redactor, sink));
+    if let Err(e) = result {
+        errors.push(format!("{shown}: {e}"));
+    }
+}
+
+/// Reads up to 64 KiB of a file's head for kind detection; returns whether the head
+/// is the whole file.
+fn read_head(file: &mut File) -> io::Result<(Vec<u8>, bool)> {
+    let mut head = Vec::with_capacity(HEAD);
+    let complete = fill(file, &mut head, HEAD)?;
+    Ok((head, complete))
 }
 
 /// Scans a stream in bounded chunks (carrying an overlap so that nothing straddling
@@ -354,6 +418,43 @@ mod tests {
             );
         }
         (findings, errors)
+    }
+
+    /// HAR content goes through the structural path, which reports the JSON pointer of
+    /// the cookie value (a byte scan, the variant below, only knows a line and column);
+    /// even under a `.txt` name, because the kind is read from the content. A truncated HAR is an error
+    /// (a partial scan is never clean) and is still scanned as bytes.
+    #[test]
+    fn har_content_is_scanned_by_structure() {
+        let har = br#"{"log":{"version":"1.2","creator":{"name":"t","version":"1"},"entries":[{"startedDateTime":"2024-01-01T00:00:00Z","time":1,"request":{"method":"GET","url":"https://app.example.com/","httpVersion":"HTTP/1.1","headers":[],"cookies":[{"name":"PHPSESSID","value":"9f8e7d6c5b4a39281716ab"}],"queryString":[],"headersSize":-1,"bodySize":0},"response":{"status":200,"statusText":"OK","httpVersion":"HTTP/1.1","headers":[],"cookies":[],"content":{"size":0,"mimeType":"text/plain"},"redirectURL":"","headersSize":-1,"bodySize":0},"cache":{},"timings":{"send":0,"wait":1,"receive":0}}]}}"#;
+        // The byte variant: no pointer.
+        assert!(
+            findings_of(har)
+                .iter()
+                .all(|f| f.location.pointer.is_none())
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("capture.txt");
+        std::fs::write(&path, har).unwrap();
+        let (findings, errors) = scan_paths(&[&path]);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(
+            findings[0].location.pointer.as_deref(),
+            Some("/log/entries/0/request/cookies/0/value")
+        );
+        let shown = format!("{findings:?}");
+        assert!(!shown.contains("9f8e7d6c5b4a39281716ab"));
+
+        let truncated = dir.path().join("truncated.har");
+        let mut cut = har[..har.len() - 40].to_vec();
+        cut.extend_from_slice(b" Authorization: Bearer 8xLOxBtZp8ZKs3Yp9nQe7wT1\n");
+        std::fs::write(&truncated, &cut).unwrap();
+        let (findings, errors) = scan_paths(&[&truncated]);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("not scanned structurally"), "{errors:?}");
+        assert!(!findings.is_empty(), "the byte fallback still reports");
     }
 
     /// Directories are walked recursively, a symlink loop is entered once, a missing
