@@ -805,8 +805,8 @@ const MAX_MEMO_ENTRIES: usize = 1 << 18;
 
 /// Values already scanned clean under a given field (the same `User-Agent`, `Accept`,
 /// benign cookies... repeat on every request of a HAR). The detector is deterministic,
-/// so the same (field, name, value) always scans the same. Keys are two independent
-/// randomly keyed SipHash values (128 bits): a false hit, which would skip a scan, is
+/// so the same (field, name, value) always scans the same. Keys are randomly keyed
+/// 128-bit SipHash-1-3 values ([`Keyed128`]): a false hit, which would skip a scan, is
 /// out of reach. No value is stored.
 #[derive(Default)]
 struct CleanMemo {
@@ -871,7 +871,7 @@ const MAX_MARKER_CONTEXT: usize = 64;
 /// the rule, the secret bytes and, for a session cookie, the cookie name just before
 /// the match (`Redactor::marker`), so the key covers the bytes from the previous `;`,
 /// space or tab (or the start of the value) up to the match; longer look-behinds are
-/// not cached. Keys are two randomly keyed SipHash values (no secret is stored);
+/// not cached. Keys are [`Keyed128`] values (no secret is stored);
 /// markers themselves are output, not secrets.
 #[derive(Default)]
 struct MarkerCache {
