@@ -116,7 +116,7 @@ scanner() { # NAME SIZE_LABEL SIZE_MB PLANTED BENIGN PLANTS -- CMD-PREFIX (file 
     note_rate "$name" "$mb"
     local prc=$rc pwall=$wall prss=$rss failed="" recall=""
     if [ ! -s "$WORK/$name-$label.out" ] && [ "$prc" -ne 0 ] && [ "$prc" -ne 1 ]; then
-        failed="exit $prc: $(tail -n 1 "$WORK/$name-$label.stderr" | cut -c1-80 | tr '|' '/')"
+        failed="exit $prc: $(grep -o -m1 -E '[A-Za-z]*Error' "$WORK/$name-$label.stderr" || echo 'see stderr')"
     else
         python3 "$here/score.py" locations "$name" "$WORK/$name-$label.out" >"$WORK/$name-$label.loc" || failed="unparsable output"
         [ -n "$failed" ] || recall=$("$corpus" score --plants "$plants" "$WORK/$name-$label.loc")
@@ -140,7 +140,8 @@ sanitizer() { # NAME SIZE_LABEL SIZE_MB INPUT PLANTS OUT -- CMD...
     local failed="" recall=""
     [ "$out" = "-" ] && out=$WORK/$name-$label.stdout
     if [ "$rc" -ne 0 ] || [ ! -s "$out" ] || ! python3 -c "import json,sys;json.load(open(sys.argv[1]))" "$out" 2>/dev/null; then
-        failed="exit $rc, no valid HAR output: $(tail -n 1 "$WORK/$name-$label.stderr" | cut -c1-80 | tr '|' '/')"
+        # Only the error's type: a tool's message may quote input (and so secrets).
+        failed="exit $rc, no valid HAR output: $(grep -o -m1 -E '[A-Za-z]*Error' "$WORK/$name-$label.stderr" || echo 'see stderr')"
     else
         recall=$("$corpus" remaining --plants "$plants" "$out")
     fi
