@@ -390,8 +390,12 @@ fn report_counts_har_entries_and_zip_records() {
     // Two entries: the same entry twice.
     let start = one.find("[{").unwrap() + 1;
     let end = one.rfind("]}}").unwrap();
-    let entry = &one[start..end];
-    let two = format!("{}{entry},{entry}{}", &one[..start], &one[end..]);
+    let entry = one.get(start..end).unwrap();
+    let two = format!(
+        "{}{entry},{entry}{}",
+        one.get(..start).unwrap(),
+        one.get(end..).unwrap()
+    );
     write(dir.path(), "two.har", two.as_bytes());
     let out = sanitize(
         dir.path(),

@@ -17,12 +17,13 @@
 //! - the free detector (`Field::Text`) always runs over the whole line, so every byte
 //!   of the line gets one anchored pass plus the URL pass;
 //! - a `key=value` pair, or a URL, whose names are all outside a broad superset of the
-//!   detector's credential-name dictionaries (see [`is_benign_name`]) and whose values
-//!   are "plain" (only `[A-Za-z0-9._-]`, delimited on both sides by a quote,
-//!   whitespace, `=` or the end of the line: see [`is_plain`]) is not asked about
-//!   again: for such a value the field-aware call reduces to the anchored pass over
-//!   the same bytes in the same delimiter context, which the whole-line pass already
-//!   did. Everything else takes the full path.
+//!   detector's credential-name dictionaries (`LineScanner::is_benign_name`) and whose
+//!   values are "plain" (only `[A-Za-z0-9._-]`, delimited by quotes, whitespace, the
+//!   line's ends or URL/pair punctuation that no token body takes: see [`is_plain`])
+//!   is not asked about again: for such a value the field-aware call reduces to the
+//!   anchored pass over the same bytes in the same delimiter context, which the
+//!   whole-line pass already did. Everything else takes the full path. A line asks
+//!   the detector one question per (field, span) at most.
 //!
 //! [`LineScanner::hits_full`] is the reference pass without those skips; the
 //! sanitizer re-scans every line it changed with it (fail-closed), and the tests
@@ -59,6 +60,13 @@ pub(crate) struct Hit {
     pub(crate) abs: Range<usize>,
     /// The location kind (see [`kind`]).
     pub(crate) kind: &'static str,
+}
+
+/// The hits of one line so far, and the questions already asked about it.
+#[derive(Default)]
+struct Hits<'l> {
+    list: Vec<Hit>,
+    asked: Vec<(Field<'l>, Range<usize>)>,
 }
 
 /// Compiled line heuristics; build once per artifact, share by reference.
@@ -150,7 +158,7 @@ impl<'s> LineScanner<'s> {
     }
 
     fn hits_with(&self, line: &str, pass: Pass) -> Vec<Hit> {
-        let mut hits = Vec::new();
+        let mut hits = Hits::default();
         let mask = self.mask(line);
         let bytes = line.as_bytes();
         if header_line_prefix(bytes) {
@@ -172,6 +180,7 @@ impl<'s> LineScanner<'s> {
             self.relative_url_hits(line, pass, &mut hits);
         }
         self.ask(line, Field::Text, 0..line.len(), kind::TEXT, &mut hits);
+        let mut hits = hits.list;
         if hits.is_empty() {
             return hits;
         }
@@ -203,13 +212,13 @@ impl<'s> LineScanner<'s> {
     }
 
     /// Asks the detector about `line[value]` as `field`, pushing its matches.
-    fn ask(
+    fn ask<'l>(
         &self,
-        line: &str,
-        field: Field<'_>,
+        line: &'l str,
+        field: Field<'l>,
         value: Range<usize>,
         kind: &'static str,
-        hits: &mut Vec<Hit>,
+        hits: &mut Hits<'l>,
     ) {
         let Some(text) = line.get(value.clone()) else {
             return;
@@ -217,6 +226,12 @@ impl<'s> LineScanner<'s> {
         if text.is_empty() {
             return;
         }
+        // The same question twice (a header line is also an embedded header and a
+        // pair) has the same answer: asked once. (Merging would keep the first hit.)
+        if hits.asked.iter().any(|(f, r)| *f == field && *r == value) {
+            return;
+        }
+        hits.asked.push((field, value.clone()));
         for m in self.scanner.scan_field(field, text) {
             let start = value.start.saturating_add(m.span.start);
             let end = value.start.saturating_add(m.span.end).min(value.end);
@@ -237,7 +252,7 @@ impl<'s> LineScanner<'s> {
                 end = end.saturating_sub(1);
             }
             if start < end {
-                hits.push(Hit {
+                hits.list.push(Hit {
                     m,
                     value: value.clone(),
                     abs: start..end,
@@ -265,7 +280,7 @@ impl<'s> LineScanner<'s> {
             && !self.credential_names.is_match(name)
     }
 
-    fn header_line_hits(&self, line: &str, hits: &mut Vec<Hit>) {
+    fn header_line_hits<'l>(&self, line: &'l str, hits: &mut Hits<'l>) {
         if let Some(c) = self.header_line.captures(line)
             && let (Some(name), Some(value)) = (c.get(1), c.get(2))
         {
@@ -276,7 +291,7 @@ impl<'s> LineScanner<'s> {
         }
     }
 
-    fn embedded_hits(&self, line: &str, hits: &mut Vec<Hit>) {
+    fn embedded_hits<'l>(&self, line: &'l str, hits: &mut Hits<'l>) {
         for c in self.embedded_header.captures_iter(line) {
             if let (Some(name), Some(value)) = (c.get(1), c.get(2)) {
                 let field = Field::Header {
@@ -287,7 +302,7 @@ impl<'s> LineScanner<'s> {
         }
     }
 
-    fn pair_hits(&self, line: &str, pass: Pass, hits: &mut Vec<Hit>) {
+    fn pair_hits<'l>(&self, line: &'l str, pass: Pass, hits: &mut Hits<'l>) {
         for found in self.pair.find_iter(line) {
             if pass == Pass::Fast
                 && let Some((name, value)) = split_pair(line, found.range())
@@ -339,7 +354,7 @@ impl<'s> LineScanner<'s> {
         }
     }
 
-    fn url_hits(&self, line: &str, pass: Pass, hits: &mut Vec<Hit>) {
+    fn url_hits<'l>(&self, line: &'l str, pass: Pass, hits: &mut Hits<'l>) {
         for m in self.url.find_iter(line) {
             let trimmed = m.as_str().trim_end_matches(['.', ',', ';', ')', ']', '}']);
             let range = m.start()..m.start().saturating_add(trimmed.len());
@@ -351,7 +366,7 @@ impl<'s> LineScanner<'s> {
         }
     }
 
-    fn relative_url_hits(&self, line: &str, pass: Pass, hits: &mut Vec<Hit>) {
+    fn relative_url_hits<'l>(&self, line: &'l str, pass: Pass, hits: &mut Hits<'l>) {
         for m in self.relative_url.find_iter(line) {
             // The group is the match without its one-char left delimiter, which is
             // never `/`: it starts at the match's first `/`.
@@ -368,7 +383,7 @@ impl<'s> LineScanner<'s> {
     }
 
     /// Splits the query and fragment of the URL at `line[range]` into parameters.
-    fn query_hits(&self, line: &str, range: Range<usize>, hits: &mut Vec<Hit>) {
+    fn query_hits<'l>(&self, line: &'l str, range: Range<usize>, hits: &mut Hits<'l>) {
         let Some(url) = line.get(range.clone()) else {
             return;
         };
@@ -396,7 +411,7 @@ impl<'s> LineScanner<'s> {
     }
 
     /// curl and HTTPie command lines: headers, cookies, user:password, data.
-    fn command_hits(&self, line: &str, hits: &mut Vec<Hit>) {
+    fn command_hits<'l>(&self, line: &'l str, hits: &mut Hits<'l>) {
         let words = shell_words(line);
         for (i, w) in words.iter().enumerate() {
             let Some(word) = line.get(w.clone()) else {
@@ -412,7 +427,7 @@ impl<'s> LineScanner<'s> {
         }
     }
 
-    fn curl_hits(&self, line: &str, args: &[Range<usize>], hits: &mut Vec<Hit>) {
+    fn curl_hits<'l>(&self, line: &'l str, args: &[Range<usize>], hits: &mut Hits<'l>) {
         let mut i = 0;
         while let Some(arg) = args.get(i) {
             i = i.saturating_add(1);
@@ -474,7 +489,13 @@ impl<'s> LineScanner<'s> {
     }
 
     /// `user:password` (or, with `whole`, a bare secret): the part after the colon.
-    fn credential_hits(&self, line: &str, value: Range<usize>, whole: bool, hits: &mut Vec<Hit>) {
+    fn credential_hits<'l>(
+        &self,
+        line: &'l str,
+        value: Range<usize>,
+        whole: bool,
+        hits: &mut Hits<'l>,
+    ) {
         let Some(text) = line.get(value.clone()) else {
             return;
         };
@@ -494,7 +515,7 @@ impl<'s> LineScanner<'s> {
     }
 
     /// `a=1&password=x` form bodies (curl `-d`, `-F`): one `Field::Form` per parameter.
-    fn form_hits(&self, line: &str, value: Range<usize>, hits: &mut Vec<Hit>) {
+    fn form_hits<'l>(&self, line: &'l str, value: Range<usize>, hits: &mut Hits<'l>) {
         let Some(text) = line.get(value.clone()) else {
             return;
         };
@@ -522,7 +543,7 @@ impl<'s> LineScanner<'s> {
         }
     }
 
-    fn httpie_hits(&self, line: &str, args: &[Range<usize>], hits: &mut Vec<Hit>) {
+    fn httpie_hits<'l>(&self, line: &'l str, args: &[Range<usize>], hits: &mut Hits<'l>) {
         let mut i = 0;
         while let Some(arg) = args.get(i) {
             i = i.saturating_add(1);
@@ -549,7 +570,7 @@ impl<'s> LineScanner<'s> {
     }
 
     /// One HTTPie request item: `Header:value`, `name==query`, `name=data`, `name:=json`.
-    fn httpie_item(&self, line: &str, arg: Range<usize>, hits: &mut Vec<Hit>) {
+    fn httpie_item<'l>(&self, line: &'l str, arg: Range<usize>, hits: &mut Hits<'l>) {
         let Some(word) = line.get(arg.clone()) else {
             return;
         };
@@ -1053,9 +1074,9 @@ mod tests {
             );
             // The unsafe variant (a fast pass skipping every plain value) is left with
             // the whole-line free detector alone.
-            let mut free = Vec::new();
+            let mut free = Hits::default();
             lines.ask(&line, Field::Text, 0..line.len(), kind::TEXT, &mut free);
-            if free.iter().all(|h| !h.abs.contains(&value)) {
+            if free.list.iter().all(|h| !h.abs.contains(&value)) {
                 only_by_name += 1;
             }
         }
