@@ -140,7 +140,10 @@ fn digest(rest: &[u8], header: bool, out: &mut Vec<Match>) {
 /// position) bare values and unknown schemes must look like random secrets.
 pub(crate) fn authorization_value(value: &[u8], header: bool) -> Vec<Match> {
     let v = value.trim_ascii_end();
-    let lead = lexer::skip_blanks(v, 0);
+    let lead = skip_markers(v);
+    // After a redacted credential, only what validates as a credential is reported
+    // (the marker was the header's credential; the rest may be prose).
+    let header = header && lead == skip_ws(v, 0);
     let body = v.get(lead..).unwrap_or_default();
     if body.is_empty() || lexer::is_non_secret_value(body, true) {
         return Vec::new();
@@ -189,7 +192,35 @@ pub(crate) fn authorization_value(value: &[u8], header: bool) -> Vec<Match> {
     // the header: if the scheme parser reported nothing, take the whole value.
     let tail = rest.trim_ascii();
     if out.is_empty() && header && !tail.is_empty() && !lexer::is_non_secret_value(tail, true) {
-        emit(&mut out, "auth-header", offset..v.len());
+        emit(&mut out, "auth-header", skip_ws(v, offset)..v.len());
     }
     out
+}
+
+/// Skips ASCII whitespace from `i`.
+fn skip_ws(v: &[u8], i: usize) -> usize {
+    lexer::take_while(v, i, v.len(), |b| b.is_ascii_whitespace())
+}
+
+/// Where the first credential of an Authorization value starts: leading blanks, and
+/// any already-redacted credential (a marker, bare or after its scheme word) with the
+/// separators after it, are skipped. A value made only of markers yields `v.len()`.
+fn skip_markers(v: &[u8]) -> usize {
+    let mut at = skip_ws(v, 0);
+    loop {
+        let rest = v.get(at..).unwrap_or_default();
+        let scheme_end = lexer::take_while(rest, 0, 64, |b| {
+            b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+        });
+        let cred = if scheme_end > 0 && rest.get(scheme_end) == Some(&b' ') {
+            skip_ws(rest, scheme_end)
+        } else {
+            0
+        };
+        let Some(len) = rest.get(cred..).and_then(crate::redact::marker_len) else {
+            return at;
+        };
+        let after = at.saturating_add(cred).saturating_add(len);
+        at = lexer::take_while(v, after, v.len(), |b| b.is_ascii_whitespace() || b == b',');
+    }
 }

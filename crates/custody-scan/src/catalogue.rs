@@ -1485,6 +1485,8 @@ fn header_value_after(c: &Cand<'_>, header: &str, out: &mut Vec<Match>) {
             .map(|v| v.span)
     } else {
         let j = lexer::skip_blanks(h, c.end);
+        // A header quoted as a whole (`-H 'Cookie: a=b'`) ends at its closing quote.
+        let opening = lexer::prev(h, c.start).filter(|b| *b == b'\'');
         // An unquoted header line ends at the line end, or at a JSON string's end
         // or escape when the "line" sits inside a JSON string (HAR bodies).
         lexer::value_at(h, j, Syntax::Colon).map(|v| {
@@ -1494,7 +1496,10 @@ fn header_value_after(c: &Cand<'_>, header: &str, out: &mut Vec<Match>) {
                 let end = lexer::line_end(h, j);
                 let cut = h
                     .get(j..end)
-                    .and_then(|line| memchr::memchr2(b'\\', b'"', line))
+                    .and_then(|line| match opening {
+                        Some(q) => memchr::memchr3(b'\\', b'"', q, line),
+                        None => memchr::memchr2(b'\\', b'"', line),
+                    })
                     .map_or(end, |p| j.saturating_add(p));
                 j..cut
             }

@@ -1,10 +1,13 @@
 //! The [`Scanner`]: one Aho-Corasick pass over all rule anchors (a literal prefilter,
-//! ASCII case-insensitive), then confirmation of each candidate on a bounded window.
+//! ASCII case-insensitive, flattened into a dense transition table that reports every
+//! fragment occurrence), then confirmation of each candidate on a bounded window, then
+//! span tidying (markers carved out, whitespace trimmed).
 
 use std::fmt;
 use std::ops::Range;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use aho_corasick::automaton::Automaton as _;
+use aho_corasick::{Anchored, MatchKind};
 use sha2::{Digest as _, Sha256};
 
 use crate::catalogue::{Cand, Confirm, FRAGMENTS, RULES, SPECS, confirm_named, confirm_prefix};
@@ -44,8 +47,8 @@ struct AnchorHit {
 /// The compiled detector: rule catalogue plus one multi-pattern prefilter.
 /// Build once (`Scanner::new`), share by `&` (it is `Send + Sync`).
 pub struct Scanner {
-    /// ASCII-case-insensitive DFA over [`FRAGMENTS`], leftmost-first.
-    finder: AhoCorasick,
+    /// ASCII-case-insensitive DFA over [`FRAGMENTS`], every occurrence reported.
+    finder: Table,
     /// For each fragment, the anchors that contain it.
     fragment_anchors: Vec<Vec<AnchorHit>>,
     version: String,
@@ -117,20 +120,15 @@ impl Scanner {
                 hits
             })
             .collect();
-        // A DFA over ~60 short fragments: one transition per input byte, no
-        // per-rule passes. (Teddy was measured slower here: with dozens of
-        // lower-case letter fragments its nibble fingerprints match almost
-        // everywhere.)
+        // A DFA over ~70 short fragments, flattened into a dense table: one load
+        // and one compare per input byte, no per-rule passes. (Teddy was measured
+        // slower here: with dozens of lower-case letter fragments its nibble
+        // fingerprints match almost everywhere.)
         #[expect(
             clippy::expect_used,
             reason = "the fragments are compile-time literals; `scanner_builds` tests this build"
         )]
-        let finder = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::LeftmostFirst)
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(FRAGMENTS)
-            .expect("static fragments compile");
+        let finder = Table::build(FRAGMENTS).expect("static fragments compile");
         Scanner {
             finder,
             fragment_anchors,
@@ -165,16 +163,7 @@ impl Scanner {
         if raw.is_empty() {
             return raw;
         }
-        let markers = crate::redact::marker_spans(haystack);
-        let kept = raw
-            .into_iter()
-            .filter(|m| {
-                !markers
-                    .iter()
-                    .any(|k| k.start <= m.span.start && m.span.end <= k.end)
-            })
-            .collect();
-        resolve(kept)
+        resolve(tidy(haystack, raw))
     }
 
     /// The anchored pass without marker filtering or overlap resolution.
@@ -225,9 +214,7 @@ impl Scanner {
                 }
             }
         };
-        for m in self.finder.find_iter(haystack) {
-            on_hit(m.pattern().as_usize(), m.start());
-        }
+        self.finder.for_each(haystack, &mut on_hit);
         out.retain(|m| m.span.start < m.span.end && m.span.end <= haystack.len());
         out
     }
@@ -274,6 +261,170 @@ impl Scanner {
     }
 }
 
+/// The prefilter automaton as a dense transition table: one 256-entry row per
+/// state, rows of match states last, so the hot loop is one load and one compare per
+/// byte. Every fragment occurrence is reported (standard, overlapping semantics), in
+/// order of start position.
+struct Table {
+    rows: Vec<[u32; 256]>,
+    start: u32,
+    /// Index of the first match row.
+    first_match: u32,
+    /// For each match row (in order), the (fragment, length) pairs ending there.
+    matches: Vec<Vec<(usize, usize)>>,
+    /// Length of the longest fragment.
+    max_len: usize,
+}
+
+/// Why the prefilter table could not be built.
+#[derive(Debug, thiserror::Error)]
+enum TableError {
+    /// The automaton builder rejected the fragments.
+    #[error("automaton build failed: {0}")]
+    Build(#[from] aho_corasick::BuildError),
+    /// The unanchored start state is unavailable.
+    #[error("automaton has no unanchored start state")]
+    Start,
+    /// More states than the table's index type holds.
+    #[error("automaton too large")]
+    TooLarge,
+}
+
+impl Table {
+    fn build(fragments: &[&str]) -> Result<Table, TableError> {
+        let dfa = aho_corasick::dfa::Builder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .build(fragments)?;
+        let start = dfa
+            .start_state(Anchored::No)
+            .map_err(|_| TableError::Start)?;
+        // Every state reachable from the start state, breadth first; `seen` is
+        // indexed by the automaton's own state id.
+        let mut states = vec![start];
+        let mut seen = vec![false; start.as_usize().saturating_add(1)];
+        let mut i = 0usize;
+        while let Some(&sid) = states.get(i) {
+            if let Some(flag) = seen.get_mut(sid.as_usize()) {
+                *flag = true;
+            }
+            for byte in 0..=255u8 {
+                let to = dfa.next_state(Anchored::No, sid, byte);
+                let k = to.as_usize();
+                if seen.len() <= k {
+                    seen.resize(k.saturating_add(1), false);
+                }
+                if seen.get(k) == Some(&false) {
+                    if let Some(flag) = seen.get_mut(k) {
+                        *flag = true;
+                    }
+                    states.push(to);
+                }
+            }
+            i = i.saturating_add(1);
+        }
+        // Non-match states first, then match states.
+        let (plain, matching): (Vec<_>, Vec<_>) =
+            states.iter().copied().partition(|&sid| !dfa.is_match(sid));
+        let mut row_of = vec![u32::MAX; seen.len()];
+        for (k, sid) in plain.iter().chain(matching.iter()).enumerate() {
+            let r = u32::try_from(k).map_err(|_| TableError::TooLarge)?;
+            if let Some(slot) = row_of.get_mut(sid.as_usize()) {
+                *slot = r;
+            }
+        }
+        let at = |sid: aho_corasick::automaton::StateID| {
+            row_of
+                .get(sid.as_usize())
+                .copied()
+                .filter(|&r| r != u32::MAX)
+                .ok_or(TableError::TooLarge)
+        };
+        let mut rows = Vec::with_capacity(states.len());
+        for &sid in plain.iter().chain(matching.iter()) {
+            let mut row = [0u32; 256];
+            for (byte, cell) in (0..=255u8).zip(row.iter_mut()) {
+                *cell = at(dfa.next_state(Anchored::No, sid, byte))?;
+            }
+            rows.push(row);
+        }
+        let matches = matching
+            .iter()
+            .map(|&sid| {
+                (0..dfa.match_len(sid))
+                    .map(|k| {
+                        let pid = dfa.match_pattern(sid, k);
+                        (pid.as_usize(), dfa.pattern_len(pid))
+                    })
+                    .collect()
+            })
+            .collect();
+        Ok(Table {
+            rows,
+            start: at(start)?,
+            first_match: u32::try_from(plain.len()).map_err(|_| TableError::TooLarge)?,
+            matches,
+            max_len: fragments.iter().map(|f| f.len()).max().unwrap_or(0),
+        })
+    }
+
+    /// Runs the automaton from `state` over `hay[i..]` until it enters a match
+    /// state; returns that state and the position after the byte that entered it,
+    /// or the final state and `hay.len()`.
+    #[inline]
+    fn advance(&self, mut state: u32, hay: &[u8], mut i: usize) -> (u32, usize) {
+        let Some(rest) = hay.get(i..) else {
+            return (state, hay.len());
+        };
+        let (rows, first_match) = (self.rows.as_slice(), self.first_match);
+        for &byte in rest {
+            i = i.wrapping_add(1);
+            let Some(row) = rows.get(state as usize) else {
+                return (self.start, i);
+            };
+            #[expect(
+                clippy::indexing_slicing,
+                reason = "a u8 index into a 256-entry row is always in bounds"
+            )]
+            let to = row[usize::from(byte)];
+            state = to;
+            if state >= first_match {
+                return (state, i);
+            }
+        }
+        (state, hay.len())
+    }
+
+    /// Calls `on_hit(fragment, start)` for every fragment occurrence, sorted by
+    /// (start, fragment).
+    fn for_each(&self, hay: &[u8], on_hit: &mut impl FnMut(usize, usize)) {
+        let mut pending: Vec<(usize, usize)> = Vec::new();
+        let mut flush = |pending: &mut Vec<(usize, usize)>, upto: usize| {
+            pending.sort_unstable();
+            let ready = pending.partition_point(|&(s, _)| s < upto);
+            for (s, f) in pending.drain(..ready) {
+                on_hit(f, s);
+            }
+        };
+        let (mut state, mut i) = (self.start, 0usize);
+        while i < hay.len() {
+            (state, i) = self.advance(state, hay, i);
+            if state < self.first_match {
+                break;
+            }
+            let row = state.saturating_sub(self.first_match) as usize;
+            for &(f, len) in self.matches.get(row).map_or(&[][..], Vec::as_slice) {
+                pending.push((i.saturating_sub(len), f));
+            }
+            if pending.len() >= 256 {
+                // Later hits end after `i`, so they start at or after this bound.
+                flush(&mut pending, i.saturating_sub(self.max_len));
+            }
+        }
+        flush(&mut pending, usize::MAX);
+    }
+}
+
 fn catalogue_version() -> String {
     let mut hasher = Sha256::new();
     for (rule, spec) in RULES.iter().zip(SPECS.iter()) {
@@ -292,6 +443,48 @@ fn catalogue_version() -> String {
     let digest = hasher.finalize();
     let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
     format!("{}+{}", env!("CARGO_PKG_VERSION"), hex)
+}
+
+/// Makes spans safe to report: markers are carved out of every span (a span never
+/// starts, ends or lies inside a marker; what remains on either side of a marker is
+/// kept, fail-closed, if it holds an alphanumeric byte), and surrounding ASCII
+/// whitespace is trimmed. Out-of-range and empty spans are dropped.
+pub(crate) fn tidy(hay: &[u8], matches: Vec<Match>) -> Vec<Match> {
+    let markers = crate::redact::marker_spans(hay);
+    let mut out = Vec::with_capacity(matches.len());
+    for m in matches {
+        if m.span.start >= m.span.end || m.span.end > hay.len() {
+            continue;
+        }
+        let mut pieces = vec![m.span.clone()];
+        for k in markers
+            .iter()
+            .filter(|k| k.start < m.span.end && m.span.start < k.end)
+        {
+            pieces = pieces
+                .into_iter()
+                .flat_map(|p| [p.start..p.end.min(k.start), p.start.max(k.end)..p.end])
+                .filter(|p| p.start < p.end)
+                .collect();
+        }
+        let carved = pieces.len() != 1 || pieces.first() != Some(&m.span);
+        for p in pieces {
+            let Some(text) = hay.get(p.clone()) else {
+                continue;
+            };
+            let lead = text.len().saturating_sub(text.trim_ascii_start().len());
+            let trimmed = text.trim_ascii();
+            if trimmed.is_empty() || (carved && !trimmed.iter().any(u8::is_ascii_alphanumeric)) {
+                continue;
+            }
+            let start = p.start.saturating_add(lead);
+            out.push(Match {
+                rule: m.rule,
+                span: start..start.saturating_add(trimmed.len()),
+            });
+        }
+    }
+    out
 }
 
 fn rule_index(rule: &Rule) -> usize {
@@ -390,6 +583,74 @@ mod tests {
             assert_eq!(found.len(), 1, "shift {shift}");
             assert_eq!(found[0].rule.id, "aws-access-key-id");
         }
+    }
+
+    /// The unsafe variant (drop a span only when it lies wholly inside a marker) keeps
+    /// a span that starts at the blank before a marker and runs past it; `tidy`
+    /// carves the marker out and trims the blanks.
+    #[test]
+    fn tidy_carves_markers_and_trims_whitespace() {
+        let rule = crate::catalogue::rule("auth-header").unwrap();
+        let hay = b"Bearer [redacted:secret:ab12cd34ef56] trailing";
+        let span = 6..hay.len();
+        let markers = crate::redact::marker_spans(hay);
+        assert_eq!(markers.len(), 1);
+        let unsafe_keeps = !markers
+            .iter()
+            .any(|k| k.start <= span.start && span.end <= k.end);
+        assert!(unsafe_keeps, "the containment-only filter keeps the span");
+        let out = tidy(hay, vec![Match { rule, span }]);
+        assert_eq!(out.len(), 1);
+        assert_eq!(&hay[out[0].span.clone()], b"trailing");
+        // A span that is only a marker plus blanks and punctuation disappears.
+        let out = tidy(hay, vec![Match { rule, span: 6..38 }]);
+        assert!(out.is_empty(), "{out:?}");
+        // Whitespace around an ordinary span is trimmed.
+        let out = tidy(b"  abc  ", vec![Match { rule, span: 0..7 }]);
+        assert_eq!(out[0].span, 2..5);
+    }
+
+    /// The flattened table reports exactly the occurrences of the library's own
+    /// overlapping search, sorted by start, and a superset of the leftmost-first
+    /// candidates the engine used before.
+    #[test]
+    fn table_matches_library_overlapping_search() {
+        let table = Table::build(FRAGMENTS).unwrap();
+        let hay = b"GET /x?access_token=ya29.AbC&sig=1 HTTP/1.1\nCookie: SESSION_TOKEN=eyJhbGci; \
+                    Authorization: Bearer ghp_abc -----BEGIN RSA key xoxb-1 AKIAIOSFODNN7 \
+                    sessionid ssssion oken tokentoken \xff\x00ssid";
+        // Many hits (more than one flush of the pending buffer) are kept in order.
+        let dense = b"session_token=x; ".repeat(300);
+        let mut got_dense = Vec::new();
+        table.for_each(&dense, &mut |f, s| got_dense.push((s, f)));
+        let mut got = Vec::new();
+        table.for_each(hay, &mut |f, s| got.push((s, f)));
+        let ac = aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(FRAGMENTS)
+            .unwrap();
+        let mut want: Vec<(usize, usize)> = ac
+            .find_overlapping_iter(&hay[..])
+            .map(|m| (m.start(), m.pattern().as_usize()))
+            .collect();
+        want.sort_unstable();
+        assert_eq!(got, want);
+        let leftmost = aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(FRAGMENTS)
+            .unwrap();
+        for m in leftmost.find_iter(&hay[..]) {
+            assert!(got.contains(&(m.start(), m.pattern().as_usize())));
+        }
+        assert!(got.len() > 10);
+        let mut want_dense: Vec<(usize, usize)> = ac
+            .find_overlapping_iter(&dense[..])
+            .map(|m| (m.start(), m.pattern().as_usize()))
+            .collect();
+        want_dense.sort_unstable();
+        assert!(want_dense.len() > 512);
+        assert_eq!(got_dense, want_dense);
     }
 
     #[test]

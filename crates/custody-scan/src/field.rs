@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use crate::auth;
 use crate::catalogue::rule;
-use crate::engine::{Match, Scanner, resolve};
+use crate::engine::{Match, Scanner, resolve, tidy};
 use crate::lexer;
 use crate::redact::is_marker_bytes;
 use crate::validate::{self, Decoded};
@@ -523,8 +523,10 @@ impl Scanner {
 
     pub(crate) fn header_field(&self, name: &str, value: &str) -> Vec<Match> {
         let mut out = Vec::new();
-        let lower = name.trim().to_ascii_lowercase();
-        match lower.as_str() {
+        let mut buf = [0u8; NAME_BUF];
+        let lower = LowerName::new(name, &mut buf);
+        let lower = lower.as_str();
+        match lower {
             "authorization" | "proxy-authorization" => {
                 out.extend(auth::authorization_value(value.as_bytes(), true))
             }
@@ -538,14 +540,14 @@ impl Scanner {
             "referer" | "location" | "origin" | "content-location" | "link" | "refresh"
             | "x-original-url" | "x-rewrite-url" => self.text(value.as_bytes(), &mut out),
             _ => {
-                if let Some(id) = credential_header_rule(&lower) {
+                if let Some(id) = credential_header_rule(lower) {
                     let t = value.trim().as_bytes();
                     if !t.is_empty() && !lexer::is_non_secret_value(t, true) {
                         let s = value.len().saturating_sub(value.trim_start().len());
                         push(&mut out, id, s..s.saturating_add(t.len()));
                     }
-                } else if !is_benign_header(&lower)
-                    && (weak_name(&lower) || lower.starts_with("x-okta-"))
+                } else if !is_benign_header(lower)
+                    && (weak_name(lower) || lower.starts_with("x-okta-"))
                     && validate::looks_opaque_secret(value.trim().as_bytes())
                 {
                     let s = value.len().saturating_sub(value.trim_start().len());
@@ -661,8 +663,10 @@ impl Scanner {
     }
 
     fn json_member(&self, name: &str, value: &str, out: &mut Vec<Match>) {
-        let lower = name.trim().to_ascii_lowercase();
-        match lower.as_str() {
+        let mut buf = [0u8; NAME_BUF];
+        let lower = LowerName::new(name, &mut buf);
+        let lower = lower.as_str();
+        match lower {
             "authorization" | "proxy-authorization" => {
                 out.extend(auth::authorization_value(value.as_bytes(), true));
                 return;
@@ -677,7 +681,7 @@ impl Scanner {
             }
             _ => {}
         }
-        if !self.named_value(&lower, NameKind::Json, value.as_bytes(), out, &|r| r) {
+        if !self.named_value(lower, NameKind::Json, value.as_bytes(), out, &|r| r) {
             self.text(value.as_bytes(), out);
         }
     }
@@ -782,17 +786,38 @@ impl Scanner {
 
     /// Sorts, merges overlaps and drops spans inside markers.
     fn finish(&self, value: &[u8], out: Vec<Match>) -> Vec<Match> {
-        let markers = crate::redact::marker_spans(value);
-        let kept = out
-            .into_iter()
-            .filter(|m| m.span.start < m.span.end && m.span.end <= value.len())
-            .filter(|m| {
-                !markers
-                    .iter()
-                    .any(|k| k.start <= m.span.start && m.span.end <= k.end)
-            })
-            .collect();
-        resolve(kept)
+        resolve(tidy(value, out))
+    }
+}
+
+/// Names up to this length are lower-cased on the stack (no allocation per call).
+const NAME_BUF: usize = 64;
+
+/// A trimmed, ASCII-lower-cased field name: in a stack buffer when short, else owned.
+enum LowerName<'b> {
+    Stack(&'b str),
+    Owned(String),
+}
+
+impl<'b> LowerName<'b> {
+    fn new(name: &str, buf: &'b mut [u8; NAME_BUF]) -> LowerName<'b> {
+        let t = name.trim();
+        if let Some(dst) = buf.get_mut(..t.len()) {
+            dst.copy_from_slice(t.as_bytes());
+            dst.make_ascii_lowercase();
+            // ASCII lower-casing keeps UTF-8 valid; fall back to owned otherwise.
+            if let Ok(s) = std::str::from_utf8(dst) {
+                return LowerName::Stack(s);
+            }
+        }
+        LowerName::Owned(t.to_ascii_lowercase())
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            LowerName::Stack(s) => s,
+            LowerName::Owned(s) => s,
+        }
     }
 }
 
@@ -861,4 +886,38 @@ fn find_urls(text: &[u8]) -> Vec<Range<usize>> {
         urls.push(0..text.len());
     }
     urls
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lower_name_matches_to_ascii_lowercase() {
+        let long = format!("X-{}-Token", "Ab".repeat(40));
+        for name in [
+            " Authorization ",
+            "COOKIE",
+            "",
+            "Ünïcode-Näme",
+            long.as_str(),
+            &"a".repeat(NAME_BUF),
+        ] {
+            let mut buf = [0u8; NAME_BUF];
+            let lower = LowerName::new(name, &mut buf);
+            assert_eq!(lower.as_str(), name.trim().to_ascii_lowercase(), "{name}");
+        }
+    }
+
+    /// A long header name (owned path) is classified like a short one.
+    #[test]
+    fn long_header_names_still_detect() {
+        let scanner = Scanner::new();
+        let name = format!("X-{}-Session-Token", "a".repeat(NAME_BUF));
+        let found = scanner.scan_field(
+            Field::Header { name: &name },
+            "9f8e7d6c5b4a39281706f5e4d3c2b1a0",
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
+    }
 }

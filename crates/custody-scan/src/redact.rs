@@ -132,7 +132,7 @@ pub(crate) fn is_marker_bytes(s: &[u8]) -> bool {
 }
 
 /// Length of the well-formed marker at the start of `s`, if there is one.
-fn marker_len(s: &[u8]) -> Option<usize> {
+pub(crate) fn marker_len(s: &[u8]) -> Option<usize> {
     let rest = s.strip_prefix(PREFIX.as_bytes())?;
     let class_end = rest.iter().position(|&b| b == b':')?;
     let class = std::str::from_utf8(rest.get(..class_end)?).ok()?;
