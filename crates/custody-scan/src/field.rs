@@ -468,7 +468,10 @@ fn strong_name_rule(lower: &str, kind: NameKind) -> Option<&'static str> {
             "url-signature"
         }
         "key" if kind == NameKind::Query => "api-key-assignment",
-        "code" if kind == NameKind::Query => "oauth-code",
+        // In a query (the redirect back) and in a form post (the token request:
+        // `grant_type=authorization_code&code=...`); not as a JSON key, where
+        // `"code"` is an error code.
+        "code" if matches!(kind, NameKind::Query | NameKind::Form) => "oauth-code",
         _ => return None,
     };
     Some(id)

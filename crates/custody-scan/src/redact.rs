@@ -67,6 +67,9 @@ impl Redactor {
     }
 }
 
+/// Longest cookie name a marker shows as a hint.
+const MAX_COOKIE_NAME_HINT: usize = 32;
+
 fn safe_hint(s: &str) -> String {
     s.chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
@@ -86,7 +89,14 @@ fn hints(m: &Match, value: &[u8], secret: &[u8]) -> String {
                 .map_or(0, |p| p.saturating_add(1));
             let name = String::from_utf8_lossy(eq.get(start..).unwrap_or_default()).into_owned();
             let name = safe_hint(&name);
-            if !name.is_empty() {
+            // The "name" is whatever precedes `=`: in free text or a value holding
+            // `=` it can be part of the secret itself (a base64 value split at its
+            // own `=`). A name is shown only when it is short and does not itself
+            // look like an opaque secret.
+            if !name.is_empty()
+                && name.len() <= MAX_COOKIE_NAME_HINT
+                && !validate::looks_opaque_secret(name.as_bytes())
+            {
                 parts.push(format!("cookie={name}"));
             }
         }
