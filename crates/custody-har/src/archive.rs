@@ -323,11 +323,11 @@ pub(crate) fn sanitize_archive<R: Read + Seek>(
     let options = SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
         .large_file(limits.max_total_bytes >= u64::from(u32::MAX));
-    for (index, name) in names.iter().enumerate() {
+    for (index, (name, shown)) in names.iter().enumerate() {
         let file = zip.by_index(index).map_err(|e| match e {
             zip::result::ZipError::UnsupportedArchive(what) => ArchiveError::Uninspectable {
                 index,
-                name: name.clone(),
+                name: shown.clone(),
                 what,
             },
             other => malformed(Some(index), other),
@@ -335,7 +335,8 @@ pub(crate) fn sanitize_archive<R: Read + Seek>(
         let entry = EntryRef {
             index,
             name,
-            path: format!("{path}{name}"),
+            shown,
+            path: format!("{path}{shown}"),
         };
         sanitize_one(file, &entry, &mut writer, options, env, depth, tally)?;
     }
@@ -346,7 +347,11 @@ pub(crate) fn sanitize_archive<R: Read + Seek>(
 /// One entry of an archive being walked.
 struct EntryRef<'n> {
     index: usize,
+    /// The raw name, written to the output archive (only ever for a clean verdict:
+    /// a name holding a credential refuses the artifact).
     name: &'n str,
+    /// The name with every credential in it replaced, for errors and locations.
+    shown: &'n str,
     /// `outer.zip!/name` for nested archives.
     path: String,
 }
@@ -372,7 +377,7 @@ fn sanitize_one<R: Read>(
     if file.encrypted() || file.is_symlink() {
         return Err(ArchiveError::Uninspectable {
             index,
-            name: entry.name.to_owned(),
+            name: entry.shown.to_owned(),
             what: if file.encrypted() {
                 "encrypted entry"
             } else {
@@ -415,12 +420,12 @@ fn sanitize_one<R: Read>(
     let limit_error = |tripped| match tripped {
         Tripped::Total => ArchiveError::TotalSize {
             index,
-            name: entry.name.to_owned(),
+            name: entry.shown.to_owned(),
             limit: limits.max_total_bytes,
         },
         Tripped::Ratio => ArchiveError::Ratio {
             index,
-            name: entry.name.to_owned(),
+            name: entry.shown.to_owned(),
             limit: limits.max_ratio,
         },
     };
@@ -435,7 +440,7 @@ fn sanitize_one<R: Read>(
     }
     result.map_err(|source| ArchiveError::Entry {
         index,
-        name: entry.name.to_owned(),
+        name: entry.shown.to_owned(),
         source: Box::new(source),
     })?;
     tally.entries = tally.entries.saturating_add(1);
@@ -489,7 +494,7 @@ fn checked_names<R: Read + Seek>(
     env: &Env<'_>,
     path: &str,
     tally: &mut Tally<'_>,
-) -> Result<Vec<String>, ArchiveError> {
+) -> Result<Vec<(String, String)>, ArchiveError> {
     let mut names = Vec::with_capacity(zip.len());
     for index in 0..zip.len() {
         let name = match zip.name_for_index(index) {
@@ -505,9 +510,56 @@ fn checked_names<R: Read + Seek>(
             return Err(ArchiveError::UnsafeName { index, problem });
         }
         artifact::check_name(&name, env, path, index, tally);
-        names.push(name);
+        let shown = shown_name(&name, env);
+        names.push((name, shown));
     }
     Ok(names)
+}
+
+/// An entry name as errors and finding locations may show it: every span the line
+/// heuristics flag is replaced by `[redacted:<class>]`, so a credential in a name
+/// (`access_token=....log`) never reaches an error message or a report.
+fn shown_name(name: &str, env: &Env<'_>) -> String {
+    let mut hits = env.lines.hits_full(name);
+    if hits.is_empty() {
+        return mask_opaque_segments(name);
+    }
+    hits.sort_by_key(|h| h.abs.start);
+    let mut out = String::with_capacity(name.len());
+    let mut at = 0usize;
+    for hit in &hits {
+        if hit.abs.end <= at {
+            continue;
+        }
+        let start = hit.abs.start.max(at);
+        out.push_str(name.get(at..start).unwrap_or_default());
+        out.push_str("[redacted:");
+        out.push_str(hit.m.rule.class.as_str());
+        out.push(']');
+        at = hit.abs.end;
+    }
+    out.push_str(name.get(at..).unwrap_or_default());
+    mask_opaque_segments(&out)
+}
+
+/// Defence in depth for [`shown_name`]: the detector can miss a credential glued to
+/// other text in a file name, so any path segment longer than 24 bytes that looks
+/// like an opaque secret is shown as `[redacted:opaque]`. Errors still name the
+/// entry by its index.
+fn mask_opaque_segments(name: &str) -> String {
+    name.split('/')
+        .map(|segment| {
+            if segment.len() > 24
+                && !custody_scan::is_marker(segment)
+                && custody_scan::validate::looks_opaque_secret(segment.as_bytes())
+            {
+                "[redacted:opaque]"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// What is wrong with an entry name, if anything.

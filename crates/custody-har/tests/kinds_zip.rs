@@ -401,3 +401,34 @@ fn a_zip_from_a_stream_is_held_in_memory_up_to_a_limit() {
         "{err:?}"
     );
 }
+
+/// A credential in an entry name never reaches an error message or a finding's
+/// location, even one the detector misses because it is glued to other text (the
+/// JWT after `sess-` below). Before the fix, the error quoted the raw name.
+#[test]
+fn entry_names_in_errors_and_locations_never_carry_a_credential() {
+    let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abcdefghijklmnopqrstuv";
+    let ghp = "ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8";
+    let bad_har = format!("dir/sess-{jwt}.har");
+    let token_log = format!("logs/access_token={ghp}.log");
+    let zip = zip_of(&[
+        (token_log.as_str(), b"hello\n".as_slice()),
+        (bad_har.as_str(), b"{\"log\": {".as_slice()),
+    ]);
+    let scanner = Scanner::new();
+    let redactor = Redactor::new([5; 32]);
+    let mut findings = Vec::new();
+    let err = artifact::inspect_seekable(
+        Cursor::new(&zip),
+        &scanner,
+        &redactor,
+        &ArtifactOptions::default(),
+        &mut |f| findings.push(f),
+    )
+    .unwrap_err();
+    let shown = format!("{err} {err:?} {findings:?}");
+    assert!(shown.contains("zip entry #1"), "{shown}");
+    for secret in [jwt, ghp, "eyJhbGciOiJIUzI1NiJ9"] {
+        assert!(!shown.contains(secret), "leaked {secret}: {shown}");
+    }
+}
