@@ -1097,25 +1097,39 @@ fn key_starts_line(h: &[u8], start: usize) -> bool {
 
 fn confirm_jwt(c: &Cand<'_>, out: &mut Vec<Match>) {
     let h = c.hay;
-    if lexer::prev(h, c.start).is_some_and(|b| validate::is_b64url(b) || b == b'.') {
+    // `-` and `_` are base64url, but also the usual separators in names
+    // (`sess-eyJ...`); the structural check below (header decodes, has `alg`) keeps a
+    // mid-token `eyJ` from being reported.
+    if lexer::prev(h, c.start).is_some_and(|b| b.is_ascii_alphanumeric() || b == b'.') {
         return;
     }
     let mut end = c.start;
     let mut segments = 0usize;
+    // End of the third segment: a JWS followed by `.har` or `.log` (a file name) is
+    // still a JWS.
+    let mut jws_end = None;
     loop {
         end = lexer::take_while(h, end, 64 * 1024, validate::is_b64url);
         segments = segments.saturating_add(1);
+        if segments == 3 {
+            jws_end = Some(end);
+        }
         if segments < 5 && h.get(end) == Some(&b'.') {
             end = end.saturating_add(1);
         } else {
             break;
         }
     }
-    let Some(token) = h.get(c.start..end) else {
-        return;
-    };
-    let Some(info) = validate::jwt_info(token) else {
-        return;
+    let whole = h.get(c.start..end).and_then(validate::jwt_info);
+    let (end, info) = match (whole, jws_end) {
+        (Some(info), _) => (end, info),
+        (None, Some(jws_end)) if segments == 4 => {
+            match h.get(c.start..jws_end).and_then(validate::jwt_info) {
+                Some(info) => (jws_end, info),
+                None => return,
+            }
+        }
+        _ => return,
     };
     let want_jwe = c.rule.id == "jwe";
     if info.encrypted == want_jwe {

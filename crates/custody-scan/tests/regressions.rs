@@ -73,3 +73,27 @@ fn cookie_name_hint_never_carries_part_of_the_value() {
     assert_eq!(m.len(), 1);
     assert!(redactor.marker(&m[0], plain).contains("cookie=PHPSESSID"));
 }
+
+/// A JWT glued to a name by `-` or `_` (`sess-eyJ...`, as in a file name) is found;
+/// before the fix the `-` was taken for the middle of a longer base64url token.
+#[test]
+fn jwt_after_a_dash_or_underscore_is_found() {
+    let scanner = Scanner::new();
+    let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abcdefghijklmnopqrstuv";
+    for text in [format!("dir/sess-{jwt}.har"), format!("token_{jwt}")] {
+        let found = scanner.scan(text.as_bytes());
+        assert!(
+            found
+                .iter()
+                .any(|m| m.rule.id == "jwt" && &text.as_bytes()[m.span.clone()] == jwt.as_bytes()),
+            "{text}: {found:?}"
+        );
+    }
+    // Mid-token `eyJ` after a letter is still not a JWT start.
+    assert!(
+        scanner
+            .scan(format!("abc{jwt}").as_bytes())
+            .iter()
+            .all(|m| m.rule.id != "jwt")
+    );
+}
