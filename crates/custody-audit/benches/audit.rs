@@ -18,12 +18,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use custody_audit::checkpoint::{Checkpoint, SignedCheckpoint};
 use custody_audit::event::{EventKind, sample_event};
 use custody_audit::log::{AuditLog, LogOptions};
 use custody_audit::merkle::{MerkleTree, leaf_hash};
 use custody_audit::note::NoteSigner;
 use custody_audit::store::{SegmentOptions, SegmentStore};
-use custody_audit::verify::{VerifyOptions, verify_dir};
+use custody_audit::verify::{VerifyOptions, verify_dir, verify_dir_with_threads};
 
 const T0: i64 = 1_764_000_000_000;
 
@@ -38,12 +39,18 @@ fn open(dir: &std::path::Path) -> AuditLog<SegmentStore> {
     AuditLog::open(store, signer, LogOptions::new("bench/log")).unwrap()
 }
 
+/// Records as `AuditLog::append` writes them (compact form), or as canonical
+/// OCSF JSON (the legacy leaf data) when `CUSTODY_BENCH_LEAF=json`.
 fn records(n: u64) -> Vec<Vec<u8>> {
+    let json = std::env::var("CUSTODY_BENCH_LEAF").is_ok_and(|v| v == "json");
     (0..n)
         .map(|i| {
-            sample_event(EventKind::ALL[(i % 16) as usize], T0 + i as i64, i)
-                .canonical_bytes()
-                .unwrap()
+            let e = sample_event(EventKind::ALL[(i % 16) as usize], T0 + i as i64, i);
+            if json {
+                e.canonical_bytes().unwrap()
+            } else {
+                e.record_bytes().unwrap()
+            }
         })
         .collect()
 }
@@ -93,7 +100,8 @@ fn appends(c: &mut Criterion) {
     g.finish();
 }
 
-/// Offline verification of a whole log directory (frames, tree, checkpoints).
+/// Offline verification of a whole log directory (frames, tree, checkpoints),
+/// on every CPU (`log_dir`) and on one thread (`log_dir_1thread`).
 fn verify(c: &mut Criterion) {
     let n: u64 = std::env::var("CUSTODY_BENCH_VERIFY_N")
         .ok()
@@ -147,6 +155,9 @@ fn verify(c: &mut Criterion) {
     g.bench_function(BenchmarkId::new("log_dir", n), |b| {
         b.iter(|| black_box(verify_dir(dir.path(), &options).unwrap()));
     });
+    g.bench_function(BenchmarkId::new("log_dir_1thread", n), |b| {
+        b.iter(|| black_box(verify_dir_with_threads(dir.path(), &options, 1).unwrap()));
+    });
     g.finish();
 }
 
@@ -187,6 +198,18 @@ fn proofs(c: &mut Criterion) {
     });
     g.bench_function("root_1M", |b| {
         b.iter(|| black_box(tree.root_at(n - 3).unwrap()))
+    });
+    // What an append receipt adds to each group commit: the root and one Ed25519 signature.
+    let signer = NoteSigner::from_seed("bench", &[1; 32]).unwrap();
+    g.bench_function("receipt_1M", |b| {
+        b.iter(|| {
+            let cp = Checkpoint {
+                origin: "bench/log".into(),
+                size: n - 3,
+                root: tree.root_at(n - 3).unwrap(),
+            };
+            black_box(SignedCheckpoint::sign(cp, &signer).unwrap())
+        });
     });
     g.finish();
 }

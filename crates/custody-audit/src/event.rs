@@ -3,7 +3,9 @@
 //! Main types: [`AuditEvent`] (the typed event callers build), [`EventKind`]
 //! (one per act of DESIGN §8, each with its OCSF class and activity) and
 //! [`canonical_json`] (RFC 8785-style bytes: sorted keys, no whitespace, integers only).
-//! The leaf hash of the log is computed over [`AuditEvent::canonical_bytes`].
+//! The log stores and hashes [`AuditEvent::record_bytes`] (the compact form of
+//! [`crate::record`]); [`AuditEvent::canonical_bytes`] is the OCSF JSON of exports
+//! and the leaf data of logs written before the compact form.
 //!
 //! Events carry identifiers, digests and fingerprints only; never a secret value.
 
@@ -515,7 +517,17 @@ impl AuditEvent {
         Value::Object(out)
     }
 
-    /// The canonical bytes (leaf data of the Merkle log): [`canonical_json`] of [`AuditEvent::to_ocsf`].
+    /// The record the log stores and hashes (its leaf data): the compact canonical
+    /// form of [`crate::record::encode`], about a quarter of the JSON's size.
+    ///
+    /// # Errors
+    /// When a field is invalid.
+    pub fn record_bytes(&self) -> Result<Vec<u8>, EventError> {
+        crate::record::encode(self)
+    }
+
+    /// The canonical OCSF JSON bytes: [`canonical_json`] of [`AuditEvent::to_ocsf`]
+    /// (what exports carry; the leaf data of logs written before the compact form).
     ///
     /// # Errors
     /// When a field is invalid.

@@ -2,7 +2,7 @@
 //!
 //! Modules: [`event`] (event model, OCSF mapping, canonical JSON), [`merkle`]
 //! (RFC 6962 tree and proofs), [`note`] (C2SP signed notes), [`checkpoint`]
-//! (tlog checkpoints, key chain), [`store`] (durable storage trait and segment
+//! (tlog checkpoints, key chain), [`record`] (compact leaf encoding), [`store`] (durable storage trait and segment
 //! files), [`log`] (writer with group commit and checkpointer), [`reader`]
 //! (proofs, exports, tails) and [`verify`] (offline verification).
 
@@ -12,5 +12,6 @@ pub mod log;
 pub mod merkle;
 pub mod note;
 pub mod reader;
+pub mod record;
 pub mod store;
 pub mod verify;

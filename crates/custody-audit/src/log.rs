@@ -2,7 +2,16 @@
 //! periodic signed checkpoints, key rotation and proofs.
 //!
 //! Main types: [`AuditLog`] (generic over a [`LogStore`]), [`LogOptions`],
-//! [`Clock`] and [`Checkpointer`] (a thread driving [`AuditLog::checkpoint_if_due`]).
+//! [`Receipt`] (the signed acknowledgement of an append), [`Clock`] and
+//! [`Checkpointer`] (a thread driving [`AuditLog::checkpoint_if_due`]).
+//!
+//! Every group commit ends with one Ed25519 signature: a checkpoint of the tree
+//! right after the batch, handed to each appender of the batch as its
+//! [`Receipt`]. A receipt held outside the log (by the server, an auditor, a
+//! witness) makes deleting or altering anything it covers detectable
+//! (`custody audit verify --checkpoint`), including the records appended after
+//! the latest stored checkpoint. Receipts are not written to the log (that would
+//! cost a second fsync per batch); the periodic stored checkpoints remain.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
@@ -112,6 +121,23 @@ pub enum AppendError {
     /// An earlier failure poisoned the log.
     #[error("audit log is poisoned by an earlier failure; reopen it")]
     Poisoned,
+    /// The batch is durable but its receipt could not be signed; the log is
+    /// poisoned (fail closed: no acknowledgement without a receipt).
+    #[error("signing the append receipt: {0}")]
+    Receipt(CheckpointError),
+}
+
+/// The acknowledgement of a durable append: the index range of the appended
+/// records and a signed checkpoint whose tree contains them
+/// (`checkpoint.checkpoint.size >= range.end`). Keep it: verifying the log
+/// against it (`custody audit verify --checkpoint`) detects the deletion or
+/// alteration of any record it covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// Indices of the appended records.
+    pub range: std::ops::Range<u64>,
+    /// Signed checkpoint of the tree right after their group commit.
+    pub checkpoint: SignedCheckpoint,
 }
 
 /// Errors issuing a checkpoint or rotating the key.
@@ -145,6 +171,8 @@ struct Commit {
     durable: u64,
     leader: bool,
     failed: bool,
+    // INVARIANT: once set, `receipt.checkpoint.size == durable`.
+    receipt: Option<SignedCheckpoint>,
 }
 
 #[derive(Debug)]
@@ -268,11 +296,11 @@ impl<S: LogStore> AuditLog<S> {
     /// # Errors
     /// [`AppendError`]: the event is not logged and the access must fail (I4).
     pub fn append(&self, event: &AuditEvent) -> Result<u64, AppendError> {
-        let bytes = event.canonical_bytes()?;
+        let bytes = event.record_bytes()?;
         self.append_record(bytes)
     }
 
-    /// Appends one raw record (canonical event bytes) and returns its index once durable.
+    /// Appends one raw record (event record bytes, [`AuditEvent::record_bytes`]) and returns its index once durable.
     /// Concurrent callers are batched into one write and one fsync (group commit).
     ///
     /// # Errors
@@ -290,6 +318,30 @@ impl<S: LogStore> AuditLog<S> {
         &self,
         records: Vec<Vec<u8>>,
     ) -> Result<std::ops::Range<u64>, AppendError> {
+        self.append_records_with_receipt(records).map(|r| r.range)
+    }
+
+    /// Appends an event and returns, once it is durable, its [`Receipt`]: its
+    /// index and a signed checkpoint that covers it.
+    ///
+    /// # Errors
+    /// [`AppendError`]: the event is not acknowledged and the access must fail (I4).
+    pub fn append_with_receipt(&self, event: &AuditEvent) -> Result<Receipt, AppendError> {
+        let bytes = event.record_bytes()?;
+        self.append_records_with_receipt(vec![bytes])
+    }
+
+    /// Appends records with consecutive indices (group commit with concurrent
+    /// callers) and returns their [`Receipt`] once all are durable. The leader of
+    /// each group commit writes and syncs the batch, then signs one checkpoint of
+    /// the tree after it; every appender of the batch receives that checkpoint.
+    ///
+    /// # Errors
+    /// [`AppendError`]: none of the records may be considered acknowledged.
+    pub fn append_records_with_receipt(
+        &self,
+        records: Vec<Vec<u8>>,
+    ) -> Result<Receipt, AppendError> {
         if let Some(big) = records.iter().find(|r| r.len() > MAX_RECORD) {
             return Err(AppendError::TooLarge(big.len()));
         }
@@ -303,7 +355,19 @@ impl<S: LogStore> AuditLog<S> {
         state.pending.extend(records);
         loop {
             if state.durable >= last {
-                return Ok(first..last);
+                if let Some(cp) = &state.receipt {
+                    return Ok(Receipt {
+                        range: first..last,
+                        checkpoint: cp.clone(),
+                    });
+                }
+                if first == last {
+                    // An empty append before any batch of this process.
+                    return Ok(Receipt {
+                        range: first..last,
+                        checkpoint: self.sign_receipt()?,
+                    });
+                }
             }
             if state.failed {
                 return Err(AppendError::Poisoned);
@@ -316,15 +380,22 @@ impl<S: LogStore> AuditLog<S> {
             let take = state.pending.len().min(MAX_BATCH_RECORDS);
             let batch: Vec<Vec<u8>> = state.pending.drain(..take).collect();
             drop(state);
-            let result = self.write_batch(&batch);
+            let result = self.write_batch(&batch).and_then(|()| self.sign_receipt());
             state = self.commit.lock().map_err(poisoned)?;
             state.leader = false;
-            match result {
-                Ok(()) => state.durable += batch.len() as u64,
-                Err(_) => state.failed = true,
-            }
+            let outcome = match result {
+                Ok(cp) => {
+                    state.durable += batch.len() as u64;
+                    state.receipt = Some(cp);
+                    Ok(())
+                }
+                Err(e) => {
+                    state.failed = true;
+                    Err(e)
+                }
+            };
             self.committed.notify_all();
-            result?;
+            outcome?;
         }
     }
 
@@ -336,6 +407,25 @@ impl<S: LogStore> AuditLog<S> {
             tree.push(h);
         }
         Ok(())
+    }
+
+    /// Signs a checkpoint of the current tree (called by the commit leader right
+    /// after its batch, so the tree ends with that batch).
+    fn sign_receipt(&self) -> Result<SignedCheckpoint, AppendError> {
+        let signing = self.signing.lock().map_err(poisoned)?;
+        let (size, root) = {
+            let tree = self.tree.read().map_err(poisoned)?;
+            (tree.len(), tree.root())
+        };
+        SignedCheckpoint::sign(
+            Checkpoint {
+                origin: self.options.origin.clone(),
+                size,
+                root,
+            },
+            &signing.signer,
+        )
+        .map_err(AppendError::Receipt)
     }
 
     fn signing(&self) -> Result<MutexGuard<'_, Signing>, CheckpointIssueError> {

@@ -34,8 +34,8 @@ pub enum ReadError {
     /// A proof could not be built.
     #[error("tree: {0}")]
     Tree(#[from] TreeError),
-    /// A stored record is not valid JSON.
-    #[error("record {0} is not valid JSON")]
+    /// A stored record is not an event in a known encoding.
+    #[error("record {0} is not a valid event record")]
     BadRecord(u64),
     /// Writing the output failed.
     #[error("write: {0}")]
@@ -216,7 +216,7 @@ impl<S: LogStore> LogReader<S> {
         let mut last = None;
         let mut bad = None;
         self.store.scan(0, size, &mut |i, r| {
-            let Some(t) = event_time(r) else {
+            let Ok(t) = crate::record::event_time(r) else {
                 bad = Some(i);
                 return false;
             };
@@ -270,8 +270,7 @@ impl<S: LogStore> LogReader<S> {
         size: u64,
         note: &str,
     ) -> Result<ExportLine, ReadError> {
-        let event: Value =
-            serde_json::from_slice(record).map_err(|_| ReadError::BadRecord(index))?;
+        let event = crate::record::to_ocsf(record).map_err(|_| ReadError::BadRecord(index))?;
         Ok(ExportLine {
             index,
             leaf_hash: hex::encode(leaf_hash(record)),
@@ -290,7 +289,7 @@ impl<S: LogStore> LogReader<S> {
         let mut ring: std::collections::VecDeque<(u64, Value)> = std::collections::VecDeque::new();
         let mut bad = None;
         self.store.scan(0, self.len(), &mut |i, r| {
-            let Ok(v) = serde_json::from_slice::<Value>(r) else {
+            let Ok(v) = crate::record::to_ocsf(r) else {
                 bad = Some(i);
                 return false;
             };
@@ -313,13 +312,4 @@ impl<S: LogStore> LogReader<S> {
 
 fn hex_all(hashes: &[Hash]) -> Vec<String> {
     hashes.iter().map(hex::encode).collect()
-}
-
-/// The OCSF `time` (ms) of a canonical record.
-fn event_time(record: &[u8]) -> Option<i64> {
-    #[derive(serde::Deserialize)]
-    struct Time {
-        time: i64,
-    }
-    serde_json::from_slice::<Time>(record).ok().map(|t| t.time)
 }

@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::checkpoint::{CheckpointError, KeyChain, KeyChainError, SignedCheckpoint};
-use crate::event::canonical_json;
 use crate::merkle::{Hash, MerkleTree, leaf_hash, verify_consistency, verify_inclusion};
 use crate::note::NoteVerifier;
+use crate::record::leaf_data_candidates;
 use crate::store::{LogStore, SegmentStore, StoreError};
 
 /// What to trust while verifying.
@@ -172,13 +172,28 @@ fn map_store(e: StoreError) -> VerifyError {
     }
 }
 
-/// Verifies the log in `dir`, read-only.
+/// Verifies the log in `dir`, read-only, hashing leaves on every available CPU
+/// (at most 8 threads).
 ///
 /// # Errors
 /// [`VerifyError`] naming the first bad index where one can be named.
 pub fn verify_dir(dir: &Path, options: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    verify_dir_with_threads(dir, options, threads)
+}
+
+/// [`verify_dir`] with leaf hashing spread over `threads` threads (1 = the
+/// calling thread only; 0 counts as 1). The result does not depend on `threads`.
+///
+/// # Errors
+/// [`VerifyError`] naming the first bad index where one can be named.
+pub fn verify_dir_with_threads(
+    dir: &Path,
+    options: &VerifyOptions,
+    threads: usize,
+) -> Result<VerifyReport, VerifyError> {
     // One pass: frames are checked and leaves hashed (in parallel chunks) while opening.
-    let mut hasher = LeafHasher::new();
+    let mut hasher = LeafHasher::new(threads.max(1));
     let store =
         SegmentStore::open_read_only_with(dir, &mut |_, r| hasher.push(r)).map_err(map_store)?;
     let tree = hasher.finish();
@@ -223,12 +238,12 @@ struct LeafHasher {
 impl LeafHasher {
     const CHUNK: usize = 8 << 20;
 
-    fn new() -> Self {
+    fn new(threads: usize) -> Self {
         Self {
             tree: MerkleTree::new(),
             buf: Vec::with_capacity(Self::CHUNK + (1 << 20)),
             ends: Vec::new(),
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+            threads,
         }
     }
 
@@ -251,6 +266,14 @@ impl LeafHasher {
                 r
             })
             .collect();
+        if self.threads <= 1 {
+            for r in records {
+                self.tree.push(leaf_hash(r));
+            }
+            self.buf.clear();
+            self.ends.clear();
+            return;
+        }
         let per = records.len().div_ceil(self.threads).max(1);
         let hashed: Vec<Vec<Hash>> = std::thread::scope(|s| {
             let handles: Vec<_> = records
@@ -469,8 +492,17 @@ pub fn verify_export(
         if line.trim().is_empty() {
             continue;
         }
-        let parsed: ExportLine = serde_json::from_str(&line)
-            .map_err(|e| bad(None, format!("not an export line: {e}")))?;
+        // serde_json's message can quote the input; say only what and where.
+        let parsed: ExportLine = serde_json::from_str(&line).map_err(|e| {
+            bad(
+                None,
+                format!(
+                    "not an export line ({:?} error at column {})",
+                    e.classify(),
+                    e.column()
+                ),
+            )
+        })?;
         let index = Some(parsed.index);
         if let Some(last) = report.last_index
             && parsed.index != last + 1
@@ -499,11 +531,15 @@ pub fn verify_export(
         if parsed.tree_size != *size {
             return Err(bad(index, "tree size differs from the checkpoint".into()));
         }
-        let bytes = canonical_json(&parsed.event).map_err(|e| bad(index, format!("event: {e}")))?;
-        let leaf = leaf_hash(&bytes);
-        if hex::encode(leaf) != parsed.leaf_hash {
-            return Err(bad(index, "event does not hash to the stated leaf".into()));
-        }
+        let stated: Hash = hex::decode(&parsed.leaf_hash)
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .ok_or_else(|| bad(index, "malformed leaf hash".into()))?;
+        let leaf = leaf_data_candidates(&parsed.event)
+            .iter()
+            .map(|data| leaf_hash(data))
+            .find(|h| *h == stated)
+            .ok_or_else(|| bad(index, "event does not hash to the stated leaf".into()))?;
         let proof: Vec<Hash> = parsed
             .proof
             .iter()

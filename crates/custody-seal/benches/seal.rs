@@ -22,7 +22,7 @@ fn request(content: &[u8]) -> SealRequest {
         requester: "agent@vendor.example".into(),
         artifact_digest,
         content_length,
-        network_context: NetworkContext::from_text("AS64500"),
+        network_context: NetworkContext::from_descriptor("asn:64500"),
         not_before: 1_000,
         not_after: 1_300,
         rules_version: "rules-1".into(),
@@ -35,7 +35,7 @@ fn bench(c: &mut Criterion) {
     let device = DeviceIdentity::generate(&mut rng).unwrap();
     let broker = SigningKey::generate(&mut rng).unwrap();
     let trusted = [broker.public()];
-    let ctx = NetworkContext::from_text("AS64500");
+    let ctx = NetworkContext::from_descriptor("asn:64500");
     for (name, size) in [("1KiB", 1024usize), ("64MiB", 64 << 20)] {
         let content: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
         let req = request(&content);

@@ -8,8 +8,9 @@
 //! canonical header is the associated data of the key block and of every chunk, and the
 //! broker key signs header and key block.
 //!
-//! [`open`] checks, in order: magic and version, header shape, signer trust, signature,
-//! device, network context, time window, key block, then each chunk before releasing its
+//! [`open`] (or [`open_with`]) checks, in order: magic and version, header shape, signer
+//! trust, signature, device, network context, window length ([`OpenOptions`]), time
+//! window, key block, then each chunk before releasing its
 //! plaintext, then exact length and artifact digest. Each failure has its own
 //! [`OpenError`] variant. Memory is bounded by one chunk buffer whatever the size.
 //! Because plaintext chunks are released as they authenticate, a caller must discard
@@ -35,8 +36,12 @@ use crate::keys::{HpkePublicKey, HpkeSecretKey, SigningKey, Thumbprint, Verifyin
 pub const MAGIC: [u8; 8] = *b"CUSTSEAL";
 /// Largest accepted header, in bytes (bounded memory before any check).
 pub const MAX_HEADER_LEN: usize = 8 * 1024;
-/// Longest validity window [`seal`] accepts (24 hours).
+/// Longest validity window [`seal`] accepts (24 hours), and the default longest window
+/// [`open`] accepts.
 pub const MAX_WINDOW_SECS: u64 = 24 * 3600;
+/// Default validity window of an export (5 minutes, DESIGN §5), and the longest window
+/// [`OpenOptions::exports`] accepts.
+pub const EXPORT_WINDOW_SECS: u64 = 5 * 60;
 const ENC_LEN: usize = 32;
 const WRAPPED_KEY_LEN: usize = 32 + 16;
 const SIG_LEN: usize = 64;
@@ -194,6 +199,18 @@ pub enum OpenError {
         not_before: u64,
         /// The time of the attempt.
         now: u64,
+    },
+    /// The signed validity window (`not_after - not_before`) is longer than the opener
+    /// accepts ([`OpenOptions`]): an envelope minted to outlive the policy is refused
+    /// even inside its window.
+    #[error(
+        "export validity window of {window_secs} s exceeds this opener's maximum of {max_secs} s"
+    )]
+    WindowTooLong {
+        /// The envelope's window, seconds.
+        window_secs: u64,
+        /// The longest window this opener accepts, seconds.
+        max_secs: u64,
     },
     /// Opened after the validity window ended.
     #[error("export expired at {not_after}, now {now} (Unix seconds)")]
@@ -464,13 +481,115 @@ fn read_preamble(input: &mut impl Read, trusted: &[VerifyingKey]) -> Result<Prea
     })
 }
 
-/// Opens an envelope on this device, offline: checks every binding (§5) with `now` (Unix
-/// seconds) and the caller's current `network_context`, then streams the plaintext to
-/// `output` chunk by chunk, each only after it authenticates. Returns the verified header.
+/// What an opener accepts beyond the envelope's own bindings. [`OpenOptions::default`]
+/// accepts validity windows up to [`MAX_WINDOW_SECS`] (24 h);
+/// [`OpenOptions::exports`] up to [`EXPORT_WINDOW_SECS`] (5 min).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenOptions {
+    max_window_secs: u64,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        Self {
+            max_window_secs: MAX_WINDOW_SECS,
+        }
+    }
+}
+
+impl OpenOptions {
+    /// The options for support exports: windows of at most 5 minutes.
+    pub fn exports() -> Self {
+        Self {
+            max_window_secs: EXPORT_WINDOW_SECS,
+        }
+    }
+
+    /// Sets the longest validity window (`not_after - not_before`, seconds) accepted.
+    #[must_use]
+    pub fn max_window_secs(mut self, secs: u64) -> Self {
+        self.max_window_secs = secs;
+        self
+    }
+
+    /// The longest validity window accepted, seconds.
+    pub fn max_window(&self) -> u64 {
+        self.max_window_secs
+    }
+}
+
+/// Opens an envelope on this device, offline, with [`OpenOptions::default`] (windows of
+/// at most 24 h); see [`open_with`].
 ///
 /// # Errors
 /// An [`OpenError`] naming the first failed check; discard any output on error.
 pub fn open<R: Read, W: Write>(
+    device: &HpkeSecretKey,
+    trusted: &[VerifyingKey],
+    network_context: &NetworkContext,
+    now: u64,
+    input: R,
+    output: W,
+) -> Result<Header, OpenError> {
+    open_with(
+        &OpenOptions::default(),
+        device,
+        trusted,
+        network_context,
+        now,
+        input,
+        output,
+    )
+}
+
+/// Checks device, network context and time window of a verified header.
+fn check_bindings(
+    options: &OpenOptions,
+    header: &Header,
+    this_device: Thumbprint,
+    network_context: &NetworkContext,
+    now: u64,
+) -> Result<(), OpenError> {
+    if header.device_id != this_device {
+        return Err(OpenError::WrongDevice {
+            sealed_to: header.device_id,
+            this_device,
+        });
+    }
+    if header.network_context != *network_context {
+        return Err(OpenError::ContextMismatch);
+    }
+    let window_secs = header.not_after.saturating_sub(header.not_before);
+    if window_secs > options.max_window_secs {
+        return Err(OpenError::WindowTooLong {
+            window_secs,
+            max_secs: options.max_window_secs,
+        });
+    }
+    if now < header.not_before {
+        return Err(OpenError::NotYetValid {
+            not_before: header.not_before,
+            now,
+        });
+    }
+    if now >= header.not_after {
+        return Err(OpenError::Expired {
+            not_after: header.not_after,
+            now,
+        });
+    }
+    Ok(())
+}
+
+/// Opens an envelope on this device, offline: checks every binding (§5) with `now` (Unix
+/// seconds), the caller's current `network_context` and the longest validity window
+/// `options` accept, then streams the plaintext to `output` chunk by chunk, each only
+/// after it authenticates. Returns the verified header.
+///
+/// # Errors
+/// An [`OpenError`] naming the first failed check; discard any output on error.
+pub fn open_with<R: Read, W: Write>(
+    options: &OpenOptions,
     device: &HpkeSecretKey,
     trusted: &[VerifyingKey],
     network_context: &NetworkContext,
@@ -485,27 +604,7 @@ pub fn open<R: Read, W: Write>(
         wrapped,
     } = read_preamble(&mut input, trusted)?;
     let this_device = device.public().thumbprint();
-    if header.device_id != this_device {
-        return Err(OpenError::WrongDevice {
-            sealed_to: header.device_id,
-            this_device,
-        });
-    }
-    if header.network_context != *network_context {
-        return Err(OpenError::ContextMismatch);
-    }
-    if now < header.not_before {
-        return Err(OpenError::NotYetValid {
-            not_before: header.not_before,
-            now,
-        });
-    }
-    if now >= header.not_after {
-        return Err(OpenError::Expired {
-            not_after: header.not_after,
-            now,
-        });
-    }
+    check_bindings(options, &header, this_device, network_context, now)?;
 
     let sk = device.to_hpke().map_err(|_| OpenError::KeyBlock)?;
     let encapped = <X25519HkdfSha256 as Kem>::EncappedKey::from_bytes(&enc)

@@ -9,6 +9,7 @@
 
 use core::fmt;
 
+use base64ct::{Base64UrlUnpadded, Encoding};
 use sha2::{Digest, Sha256};
 
 use crate::keys::Thumbprint;
@@ -84,19 +85,62 @@ impl fmt::Debug for ExportId {
     }
 }
 
-/// The SHA-256 hash identifying a network context (e.g. an ASN or address prefix).
+/// Domain separator of network-context hashes, shared with `custody-token`'s `net`
+/// claim (the two crates are independent, so the definition is repeated there; a test
+/// in `custody-token` checks that both compute the same bytes).
+pub const NETWORK_CONTEXT_DOMAIN: &[u8] = b"custody-net-v1\n";
+
+/// The hash identifying a network context (an ASN or address prefix, as the broker's
+/// policy chooses): `SHA-256("custody-net-v1\n" || descriptor)`, the same 32 bytes as an
+/// access token's `net` claim (which carries them in base64url). The descriptor itself
+/// never appears in an envelope.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct NetworkContext(pub [u8; 32]);
 
 impl NetworkContext {
-    /// Interprets `text`: 64 hex digits are taken as the hash itself; any other text is
-    /// hashed with SHA-256 (its UTF-8 bytes, nothing else). Both sides apply the same rule.
-    pub fn from_text(text: &str) -> Self {
+    /// Hashes a network descriptor such as `asn:64500` or `prefix:203.0.113.0/24`.
+    pub fn from_descriptor(descriptor: &str) -> Self {
+        let mut h = Sha256::new();
+        h.update(NETWORK_CONTEXT_DOMAIN);
+        h.update(descriptor.as_bytes());
+        Self(h.finalize().into())
+    }
+
+    /// Reads the text a user or another service gives for a context: a descriptor
+    /// (any text containing `:`, e.g. `asn:64500`) is hashed with
+    /// [`NetworkContext::from_descriptor`]; a hash is taken as is, either as 43 base64url
+    /// characters (the `net` claim form, as `custody token context` prints it) or as 64
+    /// hex digits (the form [`Display`](fmt::Display) prints). Anything else is `None`,
+    /// so a mistyped hash is refused rather than hashed into a context nobody has.
+    pub fn from_descriptor_or_hash(text: &str) -> Option<Self> {
+        if text.contains(':') {
+            return Some(Self::from_descriptor(text));
+        }
         let mut raw = [0u8; 32];
         if text.len() == 64 && hex::decode_to_slice(text, &mut raw).is_ok() {
-            return Self(raw);
+            return Some(Self(raw));
         }
-        Self(Sha256::digest(text.as_bytes()).into())
+        if text.len() == 43
+            && Base64UrlUnpadded::decode(text, &mut raw).is_ok_and(|d| d.len() == 32)
+        {
+            return Some(Self(raw));
+        }
+        None
+    }
+
+    /// Interprets `text` like [`NetworkContext::from_descriptor_or_hash`], and hashes any
+    /// other text as a descriptor. Kept for existing callers; prefer the strict form.
+    ///
+    /// Before 2026-11-28 this hashed other text without the domain separator
+    /// (`SHA-256(text)`); an envelope sealed that way still opens when given its context
+    /// as the 64-hex-digit hash.
+    pub fn from_text(text: &str) -> Self {
+        Self::from_descriptor_or_hash(text).unwrap_or_else(|| Self::from_descriptor(text))
+    }
+
+    /// The base64url form, as carried in an access token's `net` claim.
+    pub fn to_base64url(&self) -> String {
+        Base64UrlUnpadded::encode_string(&self.0)
     }
 }
 
@@ -351,7 +395,44 @@ mod tests {
     fn network_context_text_rules() {
         let hexed = "ab".repeat(32);
         assert_eq!(NetworkContext::from_text(&hexed).0, [0xab; 32]);
-        let hashed = NetworkContext::from_text("AS64500");
-        assert_eq!(hashed.0, <[u8; 32]>::from(Sha256::digest(b"AS64500")));
+        assert_eq!(
+            NetworkContext::from_descriptor_or_hash(&hexed),
+            Some(NetworkContext([0xab; 32]))
+        );
+        let descriptor = NetworkContext::from_descriptor("asn:64500");
+        let mut domain_then_text = b"custody-net-v1\n".to_vec();
+        domain_then_text.extend_from_slice(b"asn:64500");
+        assert_eq!(
+            descriptor.0,
+            <[u8; 32]>::from(Sha256::digest(&domain_then_text))
+        );
+        assert_eq!(NetworkContext::from_text("asn:64500"), descriptor);
+        // The base64url form round-trips, and equals the hex form.
+        let b64 = descriptor.to_base64url();
+        assert_eq!(b64.len(), 43);
+        assert_eq!(
+            NetworkContext::from_descriptor_or_hash(&b64),
+            Some(descriptor)
+        );
+        assert_eq!(
+            NetworkContext::from_descriptor_or_hash(&descriptor.to_string()),
+            Some(descriptor)
+        );
+        // Neither a descriptor nor a hash: refused by the strict form.
+        let zz = "zz".repeat(32);
+        let short_hex = hexed.get(..63).unwrap();
+        let short_b64 = b64.get(..42).unwrap();
+        for bad in ["AS64500", "", short_hex, short_b64, zz.as_str()] {
+            assert_eq!(NetworkContext::from_descriptor_or_hash(bad), None, "{bad}");
+        }
+        // ... and hashed as a descriptor by the lenient one (never as bare SHA-256).
+        assert_eq!(
+            NetworkContext::from_text("AS64500"),
+            NetworkContext::from_descriptor("AS64500")
+        );
+        assert_ne!(
+            NetworkContext::from_text("AS64500").0,
+            <[u8; 32]>::from(Sha256::digest(b"AS64500"))
+        );
     }
 }

@@ -9,7 +9,11 @@ pub mod keys;
 pub use device::{DeviceError, DeviceIdentity, DevicePublic};
 pub use entropy::{Entropy, EntropyError, OsEntropy};
 pub use envelope::{
-    MAGIC, OpenError, SealError, SealRequest, Section, artifact_digest, open, seal,
+    EXPORT_WINDOW_SECS, MAGIC, MAX_WINDOW_SECS, OpenError, OpenOptions, SealError, SealRequest,
+    Section, artifact_digest, open, open_with, seal,
 };
-pub use header::{CHUNK_SIZE, ExportId, FORMAT_VERSION, Header, HeaderError, NetworkContext};
+pub use header::{
+    CHUNK_SIZE, ExportId, FORMAT_VERSION, Header, HeaderError, NETWORK_CONTEXT_DOMAIN,
+    NetworkContext,
+};
 pub use keys::{HpkePublicKey, HpkeSecretKey, KeyError, SigningKey, Thumbprint, VerifyingKey};

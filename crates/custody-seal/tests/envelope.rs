@@ -10,8 +10,8 @@
 
 use custody_seal::{
     CHUNK_SIZE, DeviceIdentity, Entropy, EntropyError, ExportId, Header, HeaderError,
-    NetworkContext, OpenError, OsEntropy, SealError, SealRequest, Section, SigningKey,
-    artifact_digest, open, seal,
+    MAX_WINDOW_SECS, NetworkContext, OpenError, OpenOptions, OsEntropy, SealError, SealRequest,
+    Section, SigningKey, artifact_digest, open, open_with, seal,
 };
 use proptest::prelude::*;
 
@@ -340,6 +340,124 @@ fn time_window_is_enforced_at_both_edges() {
         Err(OpenError::Expired { not_after: NAF, .. })
     ));
     assert!(matches!(at(NAF + 86_400), Err(OpenError::Expired { .. })));
+}
+
+fn sealed_with_window(f: &Fixture, data: &[u8], window: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    let request = SealRequest {
+        not_after: NBF + window,
+        ..request(f, data)
+    };
+    seal(
+        &request,
+        &f.device.public().hpke,
+        &f.broker,
+        &mut OsEntropy,
+        data,
+        &mut out,
+    )
+    .unwrap();
+    out
+}
+
+fn open_with_options(f: &Fixture, options: &OpenOptions, env: &[u8]) -> Result<Vec<u8>, OpenError> {
+    let mut out = Vec::new();
+    open_with(
+        options,
+        f.device.hpke_key(),
+        &[f.broker.public()],
+        &f.ctx,
+        NOW,
+        env,
+        &mut out,
+    )?;
+    Ok(out)
+}
+
+#[test]
+fn a_window_longer_than_the_opener_accepts_is_refused_with_its_own_error() {
+    let f = fixture();
+    let data = b"short-lived export";
+    // A 24 h window: the default opener accepts it, an export opener (5 min) does not,
+    // although `now` is inside the window.
+    let day = sealed_with_window(&f, data, MAX_WINDOW_SECS);
+    assert_eq!(
+        open_as(&f, &day).unwrap(),
+        data,
+        "control: default accepts 24 h"
+    );
+    let err = open_with_options(&f, &OpenOptions::exports(), &day).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            OpenError::WindowTooLong {
+                window_secs: 86_400,
+                max_secs: 300
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("86400 s exceeds this opener's maximum of 300 s")
+    );
+    // At the boundary: a 5 min window opens with the export options, 5 min + 1 s does not.
+    let five = sealed_with_window(&f, data, 300);
+    assert_eq!(
+        open_with_options(&f, &OpenOptions::exports(), &five).unwrap(),
+        data
+    );
+    let longer = sealed_with_window(&f, data, 301);
+    assert!(matches!(
+        open_with_options(&f, &OpenOptions::exports(), &longer),
+        Err(OpenError::WindowTooLong {
+            window_secs: 301,
+            max_secs: 300
+        })
+    ));
+    let custom = OpenOptions::default().max_window_secs(301);
+    assert_eq!(custom.max_window(), 301);
+    assert_eq!(open_with_options(&f, &custom, &longer).unwrap(), data);
+}
+
+#[test]
+fn a_window_over_24_hours_signed_by_a_trusted_key_is_refused_by_default() {
+    // `seal` refuses windows over 24 h, so only another (e.g. buggy or compromised)
+    // sealer holding a trusted key could mint one; the opener refuses it by itself.
+    let f = fixture();
+    let env = sealed(&f, b"minted to outlive policy");
+    let hlen = u32::from_be_bytes(env[8..12].try_into().unwrap()) as usize;
+    let mut header = Header::decode(&env[12..12 + hlen]).unwrap();
+    header.not_after = header.not_before + MAX_WINDOW_SECS + 1;
+    let encoded = header.encode().unwrap();
+    let mut forged = b"CUSTSEAL".to_vec();
+    forged.extend_from_slice(&(encoded.len() as u32).to_be_bytes());
+    forged.extend_from_slice(&encoded);
+    let key_block = &env[12 + hlen..12 + hlen + 80];
+    forged.extend_from_slice(key_block);
+    let mut msg = b"custody-seal/v1 signature\0".to_vec();
+    msg.extend_from_slice(&encoded);
+    msg.extend_from_slice(key_block);
+    forged.extend_from_slice(&f.broker.sign(&msg));
+    forged.extend_from_slice(&env[chunks_start(&env)..]);
+    let err = open_as(&f, &forged).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            OpenError::WindowTooLong {
+                window_secs: 86_401,
+                max_secs: 86_400
+            }
+        ),
+        "{err:?}"
+    );
+    // Control: an opener that accepted the window would get past this check (and then
+    // stop at the key block, which binds the original header).
+    let lenient = OpenOptions::default().max_window_secs(MAX_WINDOW_SECS + 1);
+    assert!(matches!(
+        open_with_options(&f, &lenient, &forged),
+        Err(OpenError::KeyBlock)
+    ));
 }
 
 #[test]

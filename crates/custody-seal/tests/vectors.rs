@@ -72,7 +72,7 @@ fn compute(case: &Case) -> Value {
     let hpke = HpkeSecretKey::generate(&mut Script(VecDeque::from([device_ikm]))).unwrap();
     let broker = SigningKey::from_seed(&broker_seed).unwrap();
     let (digest, len) = artifact_digest(&case.plaintext[..]).unwrap();
-    let context_text = "AS64500 198.51.100.0/24";
+    let context_text = "asn:64500";
     let request = SealRequest {
         export_id: ExportId(std::array::from_fn(|i| 0xe0 + i as u8)),
         tenant: "tenant-acme".into(),
@@ -80,7 +80,7 @@ fn compute(case: &Case) -> Value {
         requester: "agent-7@vendor.example".into(),
         artifact_digest: digest,
         content_length: len,
-        network_context: NetworkContext::from_text(context_text),
+        network_context: NetworkContext::from_descriptor_or_hash(context_text).unwrap(),
         not_before: 1_800_000_000,
         not_after: 1_800_000_300,
         rules_version: "rules-2026.11".into(),
@@ -115,6 +115,7 @@ fn compute(case: &Case) -> Value {
         "requester": request.requester,
         "network_context_text": context_text,
         "network_context": request.network_context.to_string(),
+        "network_context_base64url": request.network_context.to_base64url(),
         "not_before": request.not_before,
         "not_after": request.not_after,
         "open_at": request.not_before + 60,
@@ -186,19 +187,80 @@ fn committed_vectors_open_with_their_keys() {
             .try_into()
             .unwrap();
         let broker = SigningKey::from_seed(&seed).unwrap();
-        let ctx = NetworkContext::from_text(v["network_context_text"].as_str().unwrap());
+        // The descriptor, the hex hash and the base64url (`net` claim) form all open it.
+        for text in [
+            "network_context_text",
+            "network_context",
+            "network_context_base64url",
+        ] {
+            let ctx = NetworkContext::from_descriptor_or_hash(v[text].as_str().unwrap()).unwrap();
+            let mut out = Vec::new();
+            open(
+                device.hpke_key(),
+                &[broker.public()],
+                &ctx,
+                v["open_at"].as_u64().unwrap(),
+                &env[..],
+                &mut out,
+            )
+            .unwrap();
+            assert_eq!(hex::encode(out), v["plaintext"].as_str().unwrap());
+        }
+    }
+}
+
+/// The `small` vector as committed before network contexts were unified with the token
+/// `net` claim (2026-11-28): same keys and layout, but its context was
+/// `SHA-256("AS64500 198.51.100.0/24")` without the domain separator.
+const LEGACY_SMALL_ENVELOPE: &str = concat!(
+    "435553545345414c000001010001e0e1e2e3e4e5e6e7e8e9eaebecedeeef000b74656e616e742d61636d650009636173",
+    "652d3030343200166167656e742d374076656e646f722e6578616d706c65b818478f9664119b8d7c9877f5d8a7c5173b",
+    "f1ab900aa2c380799fb34ebf78c600000000000000271da34387c1ba300cc33c9f61131a9725faf362c8afb4626a52a6",
+    "c8e2698ecc862cc5f689f7e6d229e52b6d25db815a569d066dab20db177a681539caa4c218ea000000006b49d2000000",
+    "00006b49d32c000d72756c65732d323032362e3131001262756e646c652d7368613235362d6162313259e5478c841338",
+    "b2aef8fef8a02f962fe30d9ffb0b3390afaf3b8c8c3142dfeb000100001045e1e902b78d7f74c668716b022bd513378d",
+    "552a526d6533ef16e286749c3dfb7407d4152f7a5462fcb8fa54efe012012df80fd1b72ab03061565687d70db51ae110",
+    "2c3d921c2556c732661018742e89fe652e982c7d04c9bbd57299fa9d86b9ccc75de6430313c25fb8741c0f5854a48be4",
+    "357152ed5d71d9a5440f30cf9baca75db446e62354f7dda7b83c63de0aaa8df43be3d36b364b84ff0db4ab469bfe8b00",
+    "435f2fad7dd4b767f284f9f1be1c7f9af26b583161bd7e533e3718f6a195c88e6f7ebe88",
+);
+const LEGACY_SMALL_CONTEXT: &str =
+    "2cc5f689f7e6d229e52b6d25db815a569d066dab20db177a681539caa4c218ea";
+
+#[test]
+fn envelopes_sealed_before_the_context_unification_open_with_their_hex_context() {
+    let env = hex::decode(LEGACY_SMALL_ENVELOPE).unwrap();
+    let device = DeviceIdentity::from_keys(
+        HpkeSecretKey::generate(&mut Script(VecDeque::from([bytes32(0x10)]))).unwrap(),
+        SigningKey::from_seed(&[9; 32]).unwrap(),
+    );
+    let broker = SigningKey::from_seed(&bytes32(0x40)).unwrap();
+    let at = |ctx: NetworkContext| {
         let mut out = Vec::new();
         open(
             device.hpke_key(),
             &[broker.public()],
             &ctx,
-            v["open_at"].as_u64().unwrap(),
+            1_800_000_060,
             &env[..],
             &mut out,
         )
-        .unwrap();
-        assert_eq!(hex::encode(out), v["plaintext"].as_str().unwrap());
-    }
+        .map(|_| out)
+    };
+    let hashed = NetworkContext::from_descriptor_or_hash(LEGACY_SMALL_CONTEXT).unwrap();
+    assert_eq!(
+        hashed.0,
+        <[u8; 32]>::from(Sha256::digest(b"AS64500 198.51.100.0/24"))
+    );
+    assert_eq!(
+        at(hashed).unwrap(),
+        b"{\"log\":{\"version\":\"1.2\",\"entries\":[]}}\n"
+    );
+    // The old text itself now means a (domain-separated) descriptor: another context.
+    assert!(matches!(
+        at(NetworkContext::from_text("AS64500 198.51.100.0/24")),
+        Err(custody_seal::OpenError::ContextMismatch)
+    ));
 }
 
 #[test]

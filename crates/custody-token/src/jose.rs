@@ -1,12 +1,17 @@
 //! JOSE encoding used by tokens and proofs: base64url, Ed25519 keys as JWKs, RFC 7638
 //! thumbprints and strict compact JWS.
 //!
-//! This is encoding around one primitive (Ed25519, RFC 8032, via `ed25519-dalek`):
-//! the algorithm is fixed by the verifier and never chosen from a token's header,
-//! which is what blocks `alg: none` and key-confusion attacks.
+//! This is encoding around two primitives: Ed25519 (RFC 8032, via `ed25519-dalek`) for
+//! access tokens and proofs, and ECDSA P-256 (via `aws-lc-rs`) for ES256 proofs only. The
+//! algorithm is fixed by the verifier (or, for a proof, by the embedded key's type) and
+//! never chosen from a token's header alone, which is what blocks `alg: none` and
+//! key-confusion attacks.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::Mutex;
 
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, ParsedPublicKey};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
@@ -170,84 +175,162 @@ impl PublicJwk {
 pub(crate) enum ProofJwk {
     /// `kty` OKP, `crv` Ed25519: verified with `alg` EdDSA only.
     Ed25519(PublicJwk),
-    /// `kty` EC, `crv` P-256: verified with `alg` ES256 only.
-    P256 {
-        key: p256::ecdsa::VerifyingKey,
-        x: String,
-        y: String,
-    },
+    /// `kty` EC, `crv` P-256: verified with `alg` ES256 only (aws-lc-rs, whose P-256
+    /// verification is several times faster than the portable implementation).
+    P256(ParsedPublicKey),
 }
 
+/// The JSON members of a proof JWK that custody reads (`y` only for EC keys).
 #[derive(Deserialize)]
-struct EcMembers {
+struct ProofJwkMembers {
+    kty: String,
     crv: String,
     x: String,
-    y: String,
+    #[serde(default)]
+    y: Option<String>,
     #[serde(default)]
     d: Option<String>,
 }
 
-impl ProofJwk {
-    /// Reads a public JWK of either kind; refuses private members and other curves.
-    pub(crate) fn from_json(value: &serde_json::Value) -> Result<Self, JwkError> {
-        match value.get("kty").and_then(serde_json::Value::as_str) {
-            Some("OKP") => PublicJwk::from_json(value).map(Self::Ed25519),
-            Some("EC") => {
-                let members = EcMembers::deserialize(value).map_err(|_| JwkError::Json)?;
-                if members.d.is_some() {
-                    return Err(JwkError::PrivateKeyExposed);
-                }
-                if members.crv != "P-256" {
-                    return Err(JwkError::UnsupportedKeyType);
-                }
-                let coordinate = |text: &str| -> Result<[u8; 32], JwkError> {
-                    b64_decode(text)
-                        .and_then(|bytes| bytes.try_into().ok())
-                        .ok_or(JwkError::InvalidKeyValue)
-                };
-                let (x, y) = (coordinate(&members.x)?, coordinate(&members.y)?);
-                let point =
-                    p256::EncodedPoint::from_affine_coordinates(&x.into(), &y.into(), false);
-                let key = p256::ecdsa::VerifyingKey::from_encoded_point(&point)
-                    .map_err(|_| JwkError::InvalidKeyValue)?;
-                Ok(Self::P256 {
-                    key,
-                    x: members.x,
-                    y: members.y,
+/// A proof JWK whose members are well-formed (strict base64url, 32-byte coordinates) but
+/// whose curve point is not yet checked.
+enum DecodedProofJwk {
+    Okp { x: [u8; 32] },
+    Ec { x: [u8; 32], y: [u8; 32] },
+}
+
+impl DecodedProofJwk {
+    fn read(value: &serde_json::Value) -> Result<Self, JwkError> {
+        let members = ProofJwkMembers::deserialize(value).map_err(|_| JwkError::Json)?;
+        if members.d.is_some() {
+            return Err(JwkError::PrivateKeyExposed);
+        }
+        let coordinate = |text: &str| -> Result<[u8; 32], JwkError> {
+            b64_decode(text)
+                .and_then(|bytes| bytes.try_into().ok())
+                .ok_or(JwkError::InvalidKeyValue)
+        };
+        match (members.kty.as_str(), members.crv.as_str()) {
+            ("OKP", "Ed25519") => Ok(Self::Okp {
+                x: coordinate(&members.x)?,
+            }),
+            ("EC", "P-256") => {
+                let y = members.y.as_deref().ok_or(JwkError::InvalidKeyValue)?;
+                Ok(Self::Ec {
+                    x: coordinate(&members.x)?,
+                    y: coordinate(y)?,
                 })
             }
             _ => Err(JwkError::UnsupportedKeyType),
         }
     }
 
+    /// RFC 7638 thumbprint, from the decoded bytes re-encoded (base64url decoding is
+    /// strict, so this is the text the client sent).
+    fn thumbprint(&self) -> Thumbprint {
+        let canonical = match self {
+            Self::Okp { x } => {
+                format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, b64_encode(x))
+            }
+            Self::Ec { x, y } => format!(
+                r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+                b64_encode(x),
+                b64_encode(y)
+            ),
+        };
+        Thumbprint(b64_encode(&sha256(canonical.as_bytes())))
+    }
+
+    /// Checks the point (on the curve, not small-order) and builds the verifying key.
+    fn into_key(self) -> Result<ProofJwk, JwkError> {
+        match self {
+            Self::Okp { x } => {
+                let key = VerifyingKey::from_bytes(&x).map_err(|_| JwkError::InvalidKeyValue)?;
+                if key.is_weak() {
+                    return Err(JwkError::InvalidKeyValue);
+                }
+                Ok(ProofJwk::Ed25519(PublicJwk { key }))
+            }
+            Self::Ec { x, y } => {
+                let mut point = [0_u8; 65];
+                let (tag, coordinates) = point.split_at_mut(1);
+                let (px, py) = coordinates.split_at_mut(32);
+                tag.copy_from_slice(&[0x04]);
+                px.copy_from_slice(&x);
+                py.copy_from_slice(&y);
+                let key = ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
+                    .map_err(|_| JwkError::InvalidKeyValue)?;
+                Ok(ProofJwk::P256(key))
+            }
+        }
+    }
+}
+
+impl ProofJwk {
+    /// Reads a public JWK of either kind (refusing private members and other curves) and
+    /// returns its RFC 7638 thumbprint with it; a key seen before comes from `cache` (the point check and decompression are a pure function of the
+    /// key bytes, so a cached result is the result of doing them again).
+    pub(crate) fn from_json_cached(
+        value: &serde_json::Value,
+        cache: &ProofKeyCache,
+    ) -> Result<(Thumbprint, Self), JwkError> {
+        let decoded = DecodedProofJwk::read(value)?;
+        let jkt = decoded.thumbprint();
+        if let Some(key) = cache.get(&jkt) {
+            return Ok((jkt, key));
+        }
+        let key = decoded.into_key()?;
+        cache.insert(jkt.clone(), key.clone());
+        Ok((jkt, key))
+    }
+
     /// The one JWS algorithm this key may be used with.
     pub(crate) fn algorithm(&self) -> &'static str {
         match self {
             Self::Ed25519(_) => ALG_EDDSA,
-            Self::P256 { .. } => ALG_ES256,
+            Self::P256(_) => ALG_ES256,
         }
     }
 
-    /// RFC 7638 thumbprint (EC members `crv`, `kty`, `x`, `y`).
-    pub(crate) fn thumbprint(&self) -> Thumbprint {
-        match self {
-            Self::Ed25519(key) => key.thumbprint(),
-            Self::P256 { x, y, .. } => {
-                let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
-                Thumbprint(b64_encode(&sha256(canonical.as_bytes())))
-            }
-        }
-    }
-
-    /// Verifies a JWS signature (`R || S` for ES256).
+    /// Verifies a JWS signature (`R || S` for ES256, 64 bytes).
     pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
         match self {
             Self::Ed25519(key) => key.verify(message, signature),
-            Self::P256 { key, .. } => {
-                use p256::ecdsa::signature::Verifier as _;
-                p256::ecdsa::Signature::from_slice(signature)
-                    .is_ok_and(|signature| key.verify(message, &signature).is_ok())
-            }
+            Self::P256(key) => signature.len() == 64 && key.verify_sig(message, signature).is_ok(),
+        }
+    }
+}
+
+/// Proof keys already decoded and checked, by RFC 7638 thumbprint: a client signs every
+/// request with the same key, and decompressing an Ed25519 point costs about as much as
+/// a tenth of a verification. Bounded: emptied when full. Keys are public; what is
+/// cached is a pure function of the key bytes, so no check is skipped.
+pub(crate) struct ProofKeyCache {
+    capacity: usize,
+    entries: Mutex<HashMap<Thumbprint, ProofJwk>>,
+}
+
+impl ProofKeyCache {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, jkt: &Thumbprint) -> Option<ProofJwk> {
+        self.entries.lock().ok()?.get(jkt).cloned()
+    }
+
+    fn insert(&self, jkt: Thumbprint, key: ProofJwk) {
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        if entries.len() >= self.capacity {
+            entries.clear();
+        }
+        if self.capacity > 0 {
+            entries.insert(jkt, key);
         }
     }
 }
@@ -429,12 +512,13 @@ mod tests {
     fn ec_thumbprint_matches_rfc_7638_section_3_1_shape() {
         // RFC 7638 §3.1's example is RSA; this checks the EC member order on a real
         // P-256 key by recomputing the canonical JSON independently.
+        let cache = ProofKeyCache::new(8);
         let secret = p256::ecdsa::SigningKey::from_slice(&[7; 32]).unwrap();
         let point = secret.verifying_key().to_encoded_point(false);
         let x = b64_encode(point.x().unwrap());
         let y = b64_encode(point.y().unwrap());
         let jwk = serde_json::json!({"kty": "EC", "crv": "P-256", "x": x, "y": y});
-        let key = ProofJwk::from_json(&jwk).unwrap();
+        let (jkt, key) = ProofJwk::from_json_cached(&jwk, &cache).unwrap();
         assert_eq!(key.algorithm(), ALG_ES256);
         let expected = b64_encode(&sha256(
             serde_json::to_string(
@@ -443,16 +527,90 @@ mod tests {
             .unwrap()
             .as_bytes(),
         ));
-        assert_eq!(key.thumbprint().as_str(), expected);
+        assert_eq!(jkt.as_str(), expected);
+        // A cached key does not let a private member through.
         let mut with_d = jwk.clone();
         with_d["d"] = "AAAA".into();
         assert!(matches!(
-            ProofJwk::from_json(&with_d),
+            ProofJwk::from_json_cached(&with_d, &cache),
             Err(JwkError::PrivateKeyExposed)
         ));
         let mut other_curve = jwk;
         other_curve["crv"] = "P-384".into();
-        assert!(ProofJwk::from_json(&other_curve).is_err());
+        assert!(ProofJwk::from_json_cached(&other_curve, &cache).is_err());
+    }
+
+    #[test]
+    fn es256_signatures_verify_with_aws_lc_and_only_when_valid() {
+        use p256::ecdsa::signature::Signer as _;
+        let cache = ProofKeyCache::new(8);
+        let secret = p256::ecdsa::SigningKey::from_slice(&[9; 32]).unwrap();
+        let point = secret.verifying_key().to_encoded_point(false);
+        let jwk = serde_json::json!({
+            "kty": "EC", "crv": "P-256",
+            "x": b64_encode(point.x().unwrap()), "y": b64_encode(point.y().unwrap()),
+        });
+        let (_, key) = ProofJwk::from_json_cached(&jwk, &cache).unwrap();
+        let signature: p256::ecdsa::Signature = secret.sign(b"signing input");
+        let bytes = signature.to_bytes();
+        assert!(key.verify(b"signing input", &bytes));
+        assert!(!key.verify(b"signing inpuT", &bytes));
+        let mut flipped = bytes.to_vec();
+        flipped[40] ^= 1;
+        assert!(!key.verify(b"signing input", &flipped));
+        assert!(!key.verify(b"signing input", &[0; 64]));
+        // DER instead of the fixed R || S form is refused.
+        assert!(!key.verify(b"signing input", signature.to_der().as_bytes()));
+        // Another key (from the cache or not) does not verify it.
+        let other = p256::ecdsa::SigningKey::from_slice(&[10; 32]).unwrap();
+        let other_point = other.verifying_key().to_encoded_point(false);
+        let other_jwk = serde_json::json!({
+            "kty": "EC", "crv": "P-256",
+            "x": b64_encode(other_point.x().unwrap()), "y": b64_encode(other_point.y().unwrap()),
+        });
+        let (_, other_key) = ProofJwk::from_json_cached(&other_jwk, &cache).unwrap();
+        assert!(!other_key.verify(b"signing input", &bytes));
+    }
+
+    #[test]
+    fn invalid_points_are_refused_every_time_and_never_cached() {
+        let cache = ProofKeyCache::new(8);
+        // (1, 1) is not on P-256.
+        let mut one = [0_u8; 32];
+        one[31] = 1;
+        let off_curve = serde_json::json!({
+            "kty": "EC", "crv": "P-256", "x": b64_encode(&one), "y": b64_encode(&one),
+        });
+        // The identity (y = 1) is a small-order Ed25519 key.
+        let small_order = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": b64_encode(&{
+            let mut y = [0_u8; 32];
+            y[0] = 1;
+            y
+        })});
+        for _ in 0..2 {
+            assert!(matches!(
+                ProofJwk::from_json_cached(&off_curve, &cache),
+                Err(JwkError::InvalidKeyValue)
+            ));
+            assert!(matches!(
+                ProofJwk::from_json_cached(&small_order, &cache),
+                Err(JwkError::InvalidKeyValue)
+            ));
+        }
+        assert!(cache.entries.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn proof_key_cache_is_bounded() {
+        let cache = ProofKeyCache::new(3);
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        for _ in 0..10 {
+            let jwk = Ed25519KeyPair::generate(&mut rng).public_jwk().to_json();
+            let (jkt, _) = ProofJwk::from_json_cached(&jwk, &cache).unwrap();
+            let again = ProofJwk::from_json_cached(&jwk, &cache).unwrap();
+            assert_eq!(again.0, jkt);
+            assert!(cache.entries.lock().unwrap().len() <= 3);
+        }
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub use dpop::{
 };
 pub use jose::{Ed25519KeyPair, PublicJwk, Thumbprint};
 pub use keys::{KeyRing, KeySet};
-pub use network::{NetworkContext, NetworkPolicy};
+pub use network::{NETWORK_CONTEXT_DOMAIN, NetworkContext, NetworkPolicy};
 pub use refresh::{MemoryRefreshStore, RefreshStore, RefreshToken};
 pub use replay::{MemoryReplayCache, ReplayCache};
 pub use revocation::{

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use crate::class::TokenClass;
 use crate::dpop::{NonceValidator, PROOF_TYP, ProofClaims, normalize_htu};
-use crate::jose::{ALG_EDDSA, ALG_ES256, ProofJwk, Thumbprint, b64_encode, parse_compact, sha256};
+use crate::jose::{
+    ALG_EDDSA, ALG_ES256, ProofJwk, ProofKeyCache, Thumbprint, b64_encode, parse_compact, sha256,
+};
 use crate::keys::KeySet;
 use crate::network::{NetworkContext, NetworkPolicy};
 use crate::replay::{ReplayCache, ReplayStatus};
@@ -229,6 +231,7 @@ pub struct ProofVerifier {
     max_future: Duration,
     replay: Arc<dyn ReplayCache>,
     nonces: Arc<dyn NonceValidator>,
+    keys: ProofKeyCache,
 }
 
 impl std::fmt::Debug for ProofVerifier {
@@ -241,6 +244,9 @@ impl std::fmt::Debug for ProofVerifier {
 }
 
 impl ProofVerifier {
+    /// Proof keys kept decoded (a few hundred bytes each), by thumbprint.
+    pub const KEY_CACHE_CAPACITY: usize = 16_384;
+
     /// A proof verifier with the freshness bounds of `config`.
     pub fn new(
         config: &VerifierConfig,
@@ -253,6 +259,7 @@ impl ProofVerifier {
             max_future: config.proof_max_future,
             replay,
             nonces,
+            keys: ProofKeyCache::new(Self::KEY_CACHE_CAPACITY),
         }
     }
 
@@ -307,17 +314,16 @@ impl ProofVerifier {
         if header.crit.is_some() || header.kid.is_some() {
             return Err(VerifyError::ProofMalformed);
         }
-        let jwk = header
+        let (jkt, jwk) = header
             .jwk
             .as_ref()
-            .and_then(|value| ProofJwk::from_json(value).ok())
+            .and_then(|value| ProofJwk::from_json_cached(value, &self.keys).ok())
             .ok_or(VerifyError::ProofMalformed)?;
         // INVARIANT: the key type fixes the algorithm; a header naming another one
         // (e.g. EdDSA over an EC key) is key confusion.
         if jwk.algorithm() != header.alg {
             return Err(VerifyError::ProofAlgorithmNotAllowed);
         }
-        let jkt = jwk.thumbprint();
         if bound.is_some_and(|bound| bound != &jkt) {
             return Err(VerifyError::ProofKeyMismatch);
         }

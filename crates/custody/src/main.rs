@@ -37,6 +37,23 @@ enum Command {
     /// Verify, prove, export and tail the tamper-evident audit log.
     #[command(subcommand)]
     Audit(cmd::audit::Command),
+    /// Test, diff, bundle, sign and verify policy bundles; generate release keys.
+    #[command(subcommand)]
+    Policy(cmd::policy::Command),
+    /// Run the broker service (embedded default: SQLite + local blob directory).
+    Serve(cmd::serve::ServeArgs),
+    /// Initialise a data directory: default policy bundle and the first operator.
+    Init(cmd::serve::InitArgs),
+    /// Enrol this device with a one-time code from an operator.
+    Enrol(cmd::remote::EnrolArgs),
+    /// Sign in to a server with this device's key (no password).
+    Login(cmd::remote::LoginArgs),
+    /// Make one authenticated API call (DPoP-bound) and print the JSON answer.
+    Call(cmd::remote::CallArgs),
+    /// Upload an artifact to a case (sanitized, scanned and encrypted by the server).
+    Upload(cmd::remote::UploadArgs),
+    /// Download a sanitized artifact of your tenant.
+    Download(cmd::remote::DownloadArgs),
 }
 
 /// Exit status for a run that found nothing to report.
@@ -56,6 +73,14 @@ fn main() -> ExitCode {
         Command::Open(args) => cmd::open::run(args),
         Command::Token(command) => cmd::token::run(command),
         Command::Audit(command) => cmd::audit::run(command),
+        Command::Policy(command) => cmd::policy::run(command),
+        Command::Serve(args) => cmd::serve::run_serve(args),
+        Command::Init(args) => cmd::serve::run_init(args),
+        Command::Enrol(args) => cmd::remote::run_enrol(args),
+        Command::Login(args) => cmd::remote::run_login(args),
+        Command::Call(args) => cmd::remote::run_call(args),
+        Command::Upload(args) => cmd::remote::run_upload(args),
+        Command::Download(args) => cmd::remote::run_download(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -417,3 +417,102 @@ fn operator_mistakes_are_errors_and_never_echo_secrets() {
     }
     let _ = dir;
 }
+
+/// Keeps the first `keep` frames of a frame file whose payloads pass `keep_note`
+/// (records: all of the first `keep`; notes: those `keep_note` accepts),
+/// re-encoding note frames so their sequence numbers stay consecutive.
+fn rewrite_frames(path: &Path, keep: usize, keep_note: impl Fn(&[u8]) -> bool) {
+    let bytes = fs::read(path).unwrap();
+    let mut out = Vec::new();
+    let (mut pos, mut kept) = (0usize, 0u64);
+    while pos < bytes.len() && (kept as usize) < keep {
+        let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
+        let payload = &bytes[pos + 16..pos + 16 + len];
+        if keep_note(payload) {
+            custody_audit::store::encode_frame(kept, payload, &mut out);
+            kept += 1;
+        }
+        pos += 16 + len;
+    }
+    fs::write(path, out).unwrap();
+}
+
+/// Regression (issue 4, tail-deletion gap): records acknowledged after the
+/// latest stored checkpoint could be deleted undetected. The append receipt
+/// (a signed checkpoint per group commit) held by the caller catches it.
+#[test]
+fn issue4_append_receipt_catches_deletion_of_acknowledged_tail_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k1").to_str().unwrap().to_owned();
+    let log = dir.path().join("log").to_str().unwrap().to_owned();
+    let receipt = dir.path().join("receipt").to_str().unwrap().to_owned();
+    let o = custody(
+        &["audit", "keygen", "--name", "audit.test", "-o", &key],
+        None,
+    );
+    let vkey = stdout(&o).trim().to_owned();
+    let o = custody(
+        &[
+            "audit",
+            "append",
+            "--log",
+            &log,
+            "--key",
+            &key,
+            "--receipt",
+            &receipt,
+        ],
+        Some(&events(0, 20)),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let verifier: NoteVerifier = vkey.parse().unwrap();
+    let cp = SignedCheckpoint::verify(&fs::read_to_string(&receipt).unwrap(), &[verifier])
+        .unwrap()
+        .checkpoint;
+    assert_eq!(cp.size, 20, "the receipt covers every acknowledged event");
+    let verify = |with_receipt: bool| {
+        let mut args = vec!["audit", "verify", "--log", &log, "--key", &vkey];
+        if with_receipt {
+            args.extend(["--checkpoint", &receipt]);
+        }
+        custody(&args, None)
+    };
+    assert_eq!(
+        verify(true).status.code(),
+        Some(0),
+        "{}",
+        stdout(&verify(true))
+    );
+
+    // The attacker deletes records 15..20 and every stored checkpoint that
+    // covers them: what remains is a consistent log of 15 records.
+    rewrite_frames(&seg(&log), 15, |_| true);
+    rewrite_frames(
+        &Path::new(&log).join("checkpoints.log"),
+        usize::MAX,
+        |note| {
+            let size: u64 = std::str::from_utf8(note)
+                .unwrap()
+                .split('\n')
+                .nth(1)
+                .unwrap()
+                .parse()
+                .unwrap();
+            size <= 15
+        },
+    );
+    let o = verify(false);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "without the receipt: {}",
+        stdout(&o)
+    );
+    let o = verify(true);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).starts_with("FAIL: first bad index 15:"),
+        "{}",
+        stdout(&o)
+    );
+}

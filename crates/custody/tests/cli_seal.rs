@@ -64,12 +64,16 @@ fn setup() -> Setup {
 }
 
 fn seal(s: &Setup, to: &Path, ttl: &str, out: &Path) -> Output {
+    seal_in(s, to, "asn:64500", ttl, out)
+}
+
+fn seal_in(s: &Setup, to: &Path, context: &str, ttl: &str, out: &Path) -> Output {
     custody(&[
         "seal",
         "--to",
         p(to),
         "--context",
-        "AS64500",
+        context,
         "--ttl",
         ttl,
         "--signing-key",
@@ -85,8 +89,19 @@ fn seal(s: &Setup, to: &Path, ttl: &str, out: &Path) -> Output {
 }
 
 fn open(s: &Setup, device: &Path, context: &str, env: &Path, out: &Path) -> Output {
+    open_with(s, device, context, &[], env, out)
+}
+
+fn open_with(
+    s: &Setup,
+    device: &Path,
+    context: &str,
+    extra: &[&str],
+    env: &Path,
+    out: &Path,
+) -> Output {
     let trust = format!("{}.pub", p(&s.signer));
-    custody(&[
+    let mut args = vec![
         "open",
         "--offline",
         "--device-dir",
@@ -95,10 +110,22 @@ fn open(s: &Setup, device: &Path, context: &str, env: &Path, out: &Path) -> Outp
         &trust,
         "--context",
         context,
-        p(env),
-        "-o",
-        p(out),
-    ])
+    ];
+    args.extend(extra);
+    args.extend([p(env), "-o", p(out)]);
+    custody(&args)
+}
+
+fn stdout_of(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .trim()
+        .to_owned()
 }
 
 #[test]
@@ -131,7 +158,7 @@ fn seal_then_open_round_trips() {
         String::from_utf8_lossy(&out.stderr)
     );
     let plain = s.root.join("opened.har");
-    let out = open(&s, &s.device, "AS64500", &env, &plain);
+    let out = open(&s, &s.device, "asn:64500", &env, &plain);
     assert!(
         out.status.success(),
         "{}",
@@ -192,7 +219,7 @@ fn open_without_offline_flag_is_refused() {
         "--trust",
         &trust,
         "--context",
-        "AS64500",
+        "asn:64500",
         p(&env),
         "-o",
         p(&s.root.join("x")),
@@ -213,7 +240,7 @@ fn wrong_device_exits_2_with_a_clear_error_and_leaves_no_output() {
             .success()
     );
     let plain = s.root.join("opened");
-    let out = open(&s, &other, "AS64500", &env, &plain);
+    let out = open(&s, &other, "asn:64500", &env, &plain);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -223,7 +250,7 @@ fn wrong_device_exits_2_with_a_clear_error_and_leaves_no_output() {
     assert!(!plain.exists());
     // Control: the addressed device opens the same file.
     assert!(
-        open(&s, &s.device, "AS64500", &env, &plain)
+        open(&s, &s.device, "asn:64500", &env, &plain)
             .status
             .success()
     );
@@ -235,7 +262,7 @@ fn context_mismatch_and_tampering_leave_no_partial_plaintext() {
     let env = s.root.join("e.sealed");
     assert!(seal(&s, &s.device, "5m", &env).status.success());
     let plain = s.root.join("opened");
-    let out = open(&s, &s.device, "AS64511", &env, &plain);
+    let out = open(&s, &s.device, "asn:64511", &env, &plain);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("network context does not match"));
     // Flip a byte in the last chunk: earlier chunks authenticate, but nothing is kept.
@@ -243,7 +270,7 @@ fn context_mismatch_and_tampering_leave_no_partial_plaintext() {
     let last = bytes.len() - 5;
     bytes[last] ^= 1;
     fs::write(&env, bytes).unwrap();
-    let out = open(&s, &s.device, "AS64500", &env, &plain);
+    let out = open(&s, &s.device, "asn:64500", &env, &plain);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("chunk 3 failed authentication"));
     assert!(!plain.exists());
@@ -265,7 +292,7 @@ fn expired_export_is_refused() {
     let env = s.root.join("e.sealed");
     assert!(seal(&s, &s.device, "1s", &env).status.success());
     std::thread::sleep(std::time::Duration::from_millis(2100));
-    let out = open(&s, &s.device, "AS64500", &env, &s.root.join("late"));
+    let out = open(&s, &s.device, "asn:64500", &env, &s.root.join("late"));
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("expired"));
 }
@@ -286,4 +313,132 @@ fn readable_signing_key_is_refused() {
         .next()
         .unwrap();
     assert!(!String::from_utf8_lossy(&out.stderr).contains(d));
+}
+
+#[test]
+fn seal_context_and_token_net_claim_are_the_same_hash() {
+    // The broker seals to the context it observed for the requester's token: the
+    // descriptor, the token's `net` claim (base64url) and the hex hash are one context.
+    let s = setup();
+    let net = stdout_of(&custody(&["token", "context", "asn:64500"]));
+    assert_eq!(net, "PoJWxr3d85peY6Ewzmx9r_Ha25BePWmTsEAl6byWg64");
+    let auth = s.root.join("auth.jwk");
+    stdout_of(&custody(&["token", "keygen", "-o", p(&auth)]));
+    let jkt = stdout_of(&custody(&[
+        "token",
+        "thumbprint",
+        "--key",
+        p(&s.device.join("pop.jwk")),
+    ]));
+    let token = stdout_of(&custody(&[
+        "token",
+        "issue",
+        "--key",
+        p(&auth),
+        "--class",
+        "support_agent",
+        "--sub",
+        "agent-7",
+        "--tenant",
+        "tenant-acme",
+        "--jkt",
+        &jkt,
+        "--context",
+        "asn:64500",
+    ]));
+    let inspected: serde_json::Value =
+        serde_json::from_str(&stdout_of(&custody(&["token", "inspect", &token]))).unwrap();
+    let claims = inspected.get("claims").unwrap_or(&inspected);
+    assert_eq!(claims["net"], net.as_str(), "{inspected}");
+
+    let env = s.root.join("e.sealed");
+    let out = seal_in(&s, &s.device, &net, "5m", &env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hex = "3e8256c6bdddf39a5e63a130ce6c7daff1dadb905e3d6993b04025e9bc9683ae";
+    for (i, context) in ["asn:64500", net.as_str(), hex, &hex.to_uppercase()]
+        .iter()
+        .enumerate()
+    {
+        let plain = s.root.join(format!("opened-{i}"));
+        let out = open(&s, &s.device, context, &env, &plain);
+        assert!(
+            out.status.success(),
+            "{context}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Another descriptor is another context.
+    let out = open(&s, &s.device, "asn:64501", &env, &s.root.join("x"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("network context does not match"));
+}
+
+#[test]
+fn a_context_that_is_neither_descriptor_nor_hash_is_refused() {
+    let s = setup();
+    let env = s.root.join("e.sealed");
+    for bad in [
+        "AS64500",
+        "3e8256c6bd",
+        "PoJWxr3d85peY6Ewzmx9r_Ha25BePWmTsEAl6byWg6",
+    ] {
+        let out = seal_in(&s, &s.device, bad, "5m", &env);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("invalid --context") && err.contains("asn:64500"),
+            "{err}"
+        );
+        assert!(!env.exists());
+    }
+    assert!(seal(&s, &s.device, "5m", &env).status.success());
+    let out = open(&s, &s.device, "AS64500", &env, &s.root.join("x"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid --context"));
+}
+
+#[test]
+fn open_refuses_a_window_longer_than_max_window() {
+    let s = setup();
+    let env = s.root.join("e.sealed");
+    assert!(seal(&s, &s.device, "10m", &env).status.success());
+    let plain = s.root.join("opened");
+    let out = open_with(
+        &s,
+        &s.device,
+        "asn:64500",
+        &["--max-window", "5m"],
+        &env,
+        &plain,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("validity window of 600 s exceeds this opener's maximum of 300 s"),
+        "{err}"
+    );
+    assert!(!plain.exists());
+    // Control: the default maximum (24 h) and a 10 min maximum accept it.
+    assert!(
+        open(&s, &s.device, "asn:64500", &env, &plain)
+            .status
+            .success()
+    );
+    let again = s.root.join("again");
+    let out = open_with(
+        &s,
+        &s.device,
+        "asn:64500",
+        &["--max-window", "10m"],
+        &env,
+        &again,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

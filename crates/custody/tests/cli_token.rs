@@ -164,6 +164,10 @@ fn issue_3_round_trip_valid_then_replay_class_context_and_theft_refused() {
         "{text}"
     );
     assert!(text.contains("revocation is NOT checked"), "{text}");
+    // The descriptor is the same context as its hash (and as `custody seal --context`).
+    let proof = h.proof("pop.jwk", &token, None);
+    let (code, text) = h.verify("customer_admin", &proof, "asn:64500", &token, &[]);
+    assert_eq!(code, 0, "{text}");
 
     // Another class's endpoint.
     let proof = h.proof("pop.jwk", &token, None);
@@ -312,23 +316,26 @@ fn issue_3_bad_input_is_an_error_not_a_pass() {
         "301",
     ]);
     assert_eq!(output.status.code(), Some(2));
-    // A raw descriptor where a hash is expected.
-    let output = h.run(&[
-        "issue",
-        "--key",
-        "auth.jwk",
-        "--class",
-        "customer_admin",
-        "--sub",
-        "s",
-        "--tenant",
-        "t",
-        "--jkt",
-        &jkt,
-        "--context",
-        "asn:64500",
-    ]);
-    assert_eq!(output.status.code(), Some(2));
+    // A context that is neither a descriptor (`kind:value`) nor a hash.
+    for bad in ["AS64500", "PoJWxr3d85peY6Ewzmx9r_Ha25BePWmTsEAl6byWg6"] {
+        let output = h.run(&[
+            "issue",
+            "--key",
+            "auth.jwk",
+            "--class",
+            "customer_admin",
+            "--sub",
+            "s",
+            "--tenant",
+            "t",
+            "--jkt",
+            &jkt,
+            "--context",
+            bad,
+        ]);
+        assert_eq!(output.status.code(), Some(2), "{bad}");
+        assert!(String::from_utf8_lossy(&output.stderr).contains("--context must be"));
+    }
     // Unknown class.
     assert_eq!(
         h.run(&["issue", "--key", "auth.jwk", "--class", "admin"])

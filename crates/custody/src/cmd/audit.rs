@@ -130,6 +130,11 @@ pub enum Command {
         /// Signing key file (the log's current key).
         #[arg(long)]
         key: PathBuf,
+        /// Keep the append receipt here: a signed checkpoint covering every event
+        /// acknowledged so far, rewritten (atomically) after each durable batch.
+        /// `custody audit verify --checkpoint FILE` then detects their deletion.
+        #[arg(long)]
+        receipt: Option<PathBuf>,
         /// Origin line of the log's checkpoints.
         #[arg(long, default_value = DEFAULT_ORIGIN)]
         origin: String,
@@ -226,7 +231,12 @@ pub fn run(command: Command) -> anyhow::Result<u8> {
             format,
         ),
         Command::Keygen { name, out } => keygen(&name, &out),
-        Command::Append { log, key, origin } => append(&log, &key, &origin),
+        Command::Append {
+            log,
+            key,
+            receipt,
+            origin,
+        } => append(&log, &key, receipt.as_deref(), &origin),
         Command::RotateKey {
             log,
             key,
@@ -395,7 +405,7 @@ fn keygen(name: &str, out: &Path) -> anyhow::Result<u8> {
     Ok(EXIT_CLEAN)
 }
 
-fn append(log: &Path, key: &Path, origin: &str) -> anyhow::Result<u8> {
+fn append(log: &Path, key: &Path, receipt: Option<&Path>, origin: &str) -> anyhow::Result<u8> {
     let store = SegmentStore::open(log, SegmentOptions::default())
         .with_context(|| format!("opening {}", log.display()))?;
     let audit = Arc::new(AuditLog::open(
@@ -419,8 +429,11 @@ fn append(log: &Path, key: &Path, origin: &str) -> anyhow::Result<u8> {
             if batch.is_empty() {
                 return Ok(());
             }
-            let range = audit.append_records(std::mem::take(batch))?;
-            for index in range {
+            let ack = audit.append_records_with_receipt(std::mem::take(batch))?;
+            if let Some(path) = receipt {
+                write_receipt(path, &ack.checkpoint.note)?;
+            }
+            for index in ack.range {
                 writeln!(out, "{index}")?;
             }
             out.flush()?;
@@ -442,7 +455,7 @@ fn append(log: &Path, key: &Path, origin: &str) -> anyhow::Result<u8> {
             })
             .and_then(|event| {
                 event
-                    .canonical_bytes()
+                    .record_bytes()
                     .with_context(|| format!("stdin line {}", n + 1))
             });
         let bytes = match parsed {
@@ -460,6 +473,21 @@ fn append(log: &Path, key: &Path, origin: &str) -> anyhow::Result<u8> {
     flush(&mut batch, &mut out)?;
     checkpointer.stop();
     Ok(EXIT_CLEAN)
+}
+
+/// Replaces the receipt file atomically (write a sibling, fsync, rename), so a
+/// reader never sees a partial note.
+fn write_receipt(path: &Path, note: &str) -> anyhow::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut file = std::fs::File::create(&tmp)
+        .with_context(|| format!("creating receipt {}", tmp.display()))?;
+    file.write_all(note.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing receipt {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing receipt {}", path.display()))?;
+    Ok(())
 }
 
 /// Short serde_json error category, without echoing input.

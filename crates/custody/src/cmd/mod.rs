@@ -3,7 +3,10 @@
 pub mod audit;
 pub mod device;
 pub mod open;
+pub mod policy;
+pub mod remote;
 pub mod sanitize;
 pub mod scan;
 pub mod seal;
+pub mod serve;
 pub mod token;

@@ -12,10 +12,10 @@ use std::io::{BufReader, BufWriter};
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use custody_seal::{DeviceIdentity, NetworkContext, VerifyingKey, open};
+use custody_seal::{DeviceIdentity, OpenOptions, VerifyingKey, open_with};
 
 use crate::cmd::device::device_dir;
-use crate::cmd::seal::{temp_beside, unix_now};
+use crate::cmd::seal::{parse_context, parse_ttl, temp_beside, unix_now};
 
 /// Arguments of `custody open`.
 #[derive(Debug, clap::Args)]
@@ -31,9 +31,14 @@ pub struct Args {
     /// Trusted broker public key (Ed25519 JWK); repeat for several.
     #[arg(long = "trust", value_name = "KEY", required = true)]
     pub trust: Vec<PathBuf>,
-    /// This device's current network context, as given to `custody seal --context`.
-    #[arg(long, value_name = "NETWORK_HASH")]
+    /// This device's current network context, in any form `custody seal --context` takes
+    /// (descriptor, base64url or hex hash).
+    #[arg(long, value_name = "DESCRIPTOR|NETWORK_HASH")]
     pub context: String,
+    /// Longest validity window (not_after - not_before) accepted: an envelope signed for
+    /// longer is refused even inside its window. E.g. 5m for support exports.
+    #[arg(long, value_name = "TTL", default_value = "24h")]
+    pub max_window: String,
     /// Sealed envelope.
     pub input: PathBuf,
     /// Plaintext file to create.
@@ -48,6 +53,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         "online opening needs the broker service, which is not available yet; \
          pass --offline to open without it (offline opens are not single-use)"
     );
+    let context = parse_context(&args.context)?;
+    let options = OpenOptions::default().max_window_secs(
+        parse_ttl(&args.max_window).context("invalid --max-window (e.g. 5m, 24h)")?,
+    );
     let dir = device_dir(args.device_dir)?;
     let device = DeviceIdentity::load(&dir)
         .with_context(|| format!("could not load the device identity in {}", dir.display()))?;
@@ -60,14 +69,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 .with_context(|| format!("invalid trusted key {}", path.display()))?,
         );
     }
-    let context = NetworkContext::from_text(&args.context);
     let input = File::open(&args.input)
         .map(|f| BufReader::with_capacity(1 << 20, f))
         .with_context(|| format!("could not open {}", args.input.display()))?;
     eprintln!("custody open: OFFLINE mode (no broker release, not single-use)");
 
     let mut temp = temp_beside(&args.output)?;
-    let header = open(
+    let header = open_with(
+        &options,
         device.hpke_key(),
         &trusted,
         &context,

@@ -22,9 +22,10 @@ pub struct Args {
     /// show`), its device directory, or its public X25519 JWK.
     #[arg(long, value_name = "DEVICE_PUBLIC")]
     pub to: PathBuf,
-    /// Network context the export is bound to: 64 hex digits are taken as the SHA-256
-    /// itself; any other text (e.g. "AS64500") is hashed with SHA-256.
-    #[arg(long, value_name = "NETWORK_HASH")]
+    /// Network context the export is bound to: a descriptor such as `asn:64500` or
+    /// `prefix:203.0.113.0/24` (hashed exactly as a token's `net` claim), or the hash itself
+    /// (43 base64url characters as `custody token context` prints, or 64 hex digits).
+    #[arg(long, value_name = "DESCRIPTOR|NETWORK_HASH")]
     pub context: String,
     /// Lifetime of the export: e.g. 300s, 5m, 1h (at most 24h).
     #[arg(long, default_value = "5m")]
@@ -91,6 +92,18 @@ fn load_recipient(path: &Path) -> anyhow::Result<HpkePublicKey> {
     })
 }
 
+/// Reads `--context`: a descriptor (text with `:`) or a network-context hash, the same
+/// bytes a token's `net` claim carries for that descriptor.
+pub fn parse_context(text: &str) -> anyhow::Result<NetworkContext> {
+    NetworkContext::from_descriptor_or_hash(text).with_context(|| {
+        format!(
+            "invalid --context {text:?}: expected a descriptor such as asn:64500 or \
+             prefix:203.0.113.0/24, or a network-context hash (43 base64url characters or \
+             64 hex digits)"
+        )
+    })
+}
+
 /// Seconds since the Unix epoch from the system clock.
 pub fn unix_now() -> anyhow::Result<u64> {
     Ok(SystemTime::now()
@@ -114,6 +127,7 @@ pub fn temp_beside(output: &Path) -> anyhow::Result<tempfile::NamedTempFile> {
 /// Runs `custody seal`.
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let ttl = parse_ttl(&args.ttl)?;
+    let network_context = parse_context(&args.context)?;
     let recipient = load_recipient(&args.to)?;
     let signer_text = read_private(&args.signing_key).with_context(|| {
         format!(
@@ -143,7 +157,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         requester: args.requester,
         artifact_digest: digest,
         content_length: length,
-        network_context: NetworkContext::from_text(&args.context),
+        network_context,
         not_before: now,
         not_after: now.saturating_add(ttl),
         rules_version: args.rules_version,

@@ -88,7 +88,8 @@ pub struct IssueArgs {
     /// Thumbprint of the client's PoP key (`cnf.jkt`).
     #[arg(long, allow_hyphen_values = true)]
     pub jkt: String,
-    /// Network-context hash (see `custody token context`).
+    /// Network context: a descriptor such as `asn:64500`, or its hash (43 base64url
+    /// characters, see `custody token context`, or 64 hex digits as `custody seal` prints).
     #[arg(long, allow_hyphen_values = true)]
     pub context: String,
     /// Lifetime in seconds (default and maximum: the class lifetime).
@@ -140,7 +141,7 @@ pub struct VerifyArgs {
     /// The DPoP proof sent with the request.
     #[arg(long)]
     pub proof: String,
-    /// Network-context hash observed for the request.
+    /// Network context observed for the request (descriptor or hash, as for `issue`).
     #[arg(long, allow_hyphen_values = true)]
     pub context: String,
     /// The nonce this server handed out (required for agent and service classes).
@@ -308,8 +309,8 @@ fn verify(args: VerifyArgs, now: Timestamp) -> anyhow::Result<u8> {
 }
 
 fn parse_context(text: &str) -> anyhow::Result<NetworkContext> {
-    NetworkContext::parse(text).context(
-        "--context must be a network-context hash (43 base64url characters; see `custody token context`)",
+    NetworkContext::from_descriptor_or_hash(text).context(
+        "--context must be a descriptor such as asn:64500, or a network-context hash (43 base64url characters as `custody token context` prints, or 64 hex digits)",
     )
 }
 

@@ -1,0 +1,432 @@
+//! Encryption at rest (DESIGN.md §4): envelope encryption with per-tenant data keys.
+//!
+//! - A key-encryption key ([`Kek`]) belongs to the deployment (a 0600 file in the
+//!   data directory for the embedded default; a KMS in a larger one).
+//! - Each tenant has data keys, stored only wrapped: AES-256-GCM under the KEK with the
+//!   tenant id as associated data, so a wrapped key moved to another tenant's row fails.
+//! - Each blob has a random content key, wrapped under the tenant data key with the
+//!   artifact id as associated data, and its content is encrypted with the STREAM
+//!   construction (`aead-stream`, AES-256-GCM, 64 KiB chunks, last-chunk flag), with
+//!   the blob's binding string as associated data of every chunk. Truncation, chunk
+//!   reordering, a swapped blob or a flipped byte all fail authentication.
+//!
+//! Blob layout: `CUSTBLOB` | version (1 byte) | nonce (12) | wrapped content key (48) |
+//! chunks. Plaintext leaves [`BlobReader`] only chunk by chunk as each authenticates.
+
+use std::io::{self, Read, Write};
+
+use aead_stream::{DecryptorBE32, EncryptorBE32};
+use aes_gcm::aead::Aead;
+use aes_gcm::aead::Payload;
+use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
+use zeroize::Zeroizing;
+
+/// Plaintext bytes per chunk.
+pub const CHUNK: usize = 64 * 1024;
+const TAG: usize = 16;
+const MAGIC: &[u8; 8] = b"CUSTBLOB";
+const VERSION: u8 = 1;
+const NONCE_LEN: usize = 12;
+const WRAPPED_LEN: usize = 32 + TAG;
+/// Bytes before the first chunk.
+pub const PREAMBLE_LEN: usize = MAGIC.len() + 1 + NONCE_LEN + WRAPPED_LEN;
+
+/// Errors of the at-rest layer. None carries key material.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AtRestError {
+    /// The randomness source failed.
+    #[error("the system randomness source failed")]
+    Entropy,
+    /// A wrapped key did not unwrap under the expected key and binding.
+    #[error("a wrapped {what} key did not authenticate (wrong key, tenant or artifact)")]
+    Unwrap {
+        /// `data` or `content`.
+        what: &'static str,
+    },
+    /// The blob does not start with a custody blob preamble.
+    #[error("the stored blob is not a custody blob (bad preamble)")]
+    Preamble,
+    /// A chunk failed authentication (changed, reordered, truncated or swapped).
+    #[error("stored blob chunk {index} failed authentication")]
+    Chunk {
+        /// Zero-based chunk index.
+        index: u64,
+    },
+    /// Reading or writing the blob failed.
+    #[error("blob I/O failed: {0}")]
+    Io(#[from] io::Error),
+}
+
+impl From<AtRestError> for io::Error {
+    fn from(err: AtRestError) -> Self {
+        match err {
+            AtRestError::Io(io) => io,
+            other => io::Error::new(io::ErrorKind::InvalidData, other),
+        }
+    }
+}
+
+fn random32() -> Result<Zeroizing<[u8; 32]>, AtRestError> {
+    let mut key = Zeroizing::new([0u8; 32]);
+    getrandom::fill(key.as_mut_slice()).map_err(|_| AtRestError::Entropy)?;
+    Ok(key)
+}
+
+fn wrap(key: &[u8; 32], plaintext: &[u8; 32], aad: &[u8]) -> Result<Vec<u8>, AtRestError> {
+    let aead = Aes256Gcm::new_from_slice(key).map_err(|_| AtRestError::Entropy)?;
+    let mut nonce = [0u8; NONCE_LEN];
+    getrandom::fill(&mut nonce).map_err(|_| AtRestError::Entropy)?;
+    let sealed = aead
+        .encrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
+        .map_err(|_| AtRestError::Entropy)?;
+    let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&sealed);
+    Ok(out)
+}
+
+fn unwrap(
+    key: &[u8; 32],
+    wrapped: &[u8],
+    aad: &[u8],
+    what: &'static str,
+) -> Result<Zeroizing<[u8; 32]>, AtRestError> {
+    let err = AtRestError::Unwrap { what };
+    let (nonce, sealed) = wrapped
+        .split_first_chunk::<NONCE_LEN>()
+        .ok_or(AtRestError::Unwrap { what })?;
+    let aead = Aes256Gcm::new_from_slice(key).map_err(|_| AtRestError::Unwrap { what })?;
+    let plain = Zeroizing::new(
+        aead.decrypt(&Nonce::from(*nonce), Payload { msg: sealed, aad })
+            .map_err(|_| AtRestError::Unwrap { what })?,
+    );
+    let bytes: [u8; 32] = plain.as_slice().try_into().map_err(|_| err)?;
+    Ok(Zeroizing::new(bytes))
+}
+
+fn tenant_aad(tenant: &str) -> Vec<u8> {
+    [b"custody-tenant-dek-v1\0".as_slice(), tenant.as_bytes()].concat()
+}
+
+fn blob_aad(binding: &str) -> Vec<u8> {
+    [b"custody-blob-v1\0".as_slice(), binding.as_bytes()].concat()
+}
+
+/// The deployment's key-encryption key. No `Debug` of the bytes; zeroized on drop.
+pub struct Kek(Zeroizing<[u8; 32]>);
+
+impl std::fmt::Debug for Kek {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Kek([redacted])")
+    }
+}
+
+impl Kek {
+    /// A KEK from its 32 bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    /// A fresh random KEK.
+    pub fn generate() -> Result<Self, AtRestError> {
+        Ok(Self(random32()?))
+    }
+
+    /// The key bytes, to persist it (0600 file).
+    pub fn secret_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// A new data key for `tenant`, returned with its wrapped form (the only form stored).
+    pub fn new_data_key(&self, tenant: &str) -> Result<(DataKey, Vec<u8>), AtRestError> {
+        let key = random32()?;
+        let wrapped = wrap(&self.0, &key, &tenant_aad(tenant))?;
+        Ok((DataKey(key), wrapped))
+    }
+
+    /// Unwraps `tenant`'s data key; fails if it was wrapped for another tenant or KEK.
+    pub fn open_data_key(&self, tenant: &str, wrapped: &[u8]) -> Result<DataKey, AtRestError> {
+        unwrap(&self.0, wrapped, &tenant_aad(tenant), "data").map(DataKey)
+    }
+}
+
+/// A tenant's data key (plaintext, in memory only while used).
+pub struct DataKey(Zeroizing<[u8; 32]>);
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DataKey([redacted])")
+    }
+}
+
+/// Encrypts a blob as it is written. Call [`BlobWriter::finish`]; a writer dropped
+/// without it leaves a blob that fails authentication (no last chunk).
+pub struct BlobWriter<W: Write> {
+    inner: W,
+    encryptor: Option<EncryptorBE32<Aes256Gcm>>,
+    buf: Zeroizing<Vec<u8>>,
+    aad: Vec<u8>,
+    written: u64,
+}
+
+impl<W: Write> BlobWriter<W> {
+    /// Starts a blob bound to `binding` (e.g. `tenant/artifact`) under `key`.
+    pub fn new(mut inner: W, key: &DataKey, binding: &str) -> Result<Self, AtRestError> {
+        let content_key = random32()?;
+        let aad = blob_aad(binding);
+        let wrapped = wrap(&key.0, &content_key, &aad)?;
+        inner.write_all(MAGIC)?;
+        inner.write_all(&[VERSION])?;
+        inner.write_all(&wrapped)?;
+        let aead =
+            Aes256Gcm::new_from_slice(content_key.as_slice()).map_err(|_| AtRestError::Entropy)?;
+        Ok(Self {
+            inner,
+            encryptor: Some(EncryptorBE32::from_aead(aead, &Default::default())),
+            buf: Zeroizing::new(Vec::with_capacity(CHUNK + TAG)),
+            aad,
+            written: 0,
+        })
+    }
+
+    fn flush_chunk(&mut self) -> io::Result<()> {
+        let encryptor = self
+            .encryptor
+            .as_mut()
+            .ok_or_else(|| io::Error::other("blob already finished"))?;
+        encryptor
+            .encrypt_next_in_place(&self.aad, &mut *self.buf)
+            .map_err(|_| io::Error::other("chunk encryption failed"))?;
+        self.inner.write_all(&self.buf)?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Encrypts the last chunk and returns the inner writer and the plaintext length.
+    pub fn finish(mut self) -> Result<(W, u64), AtRestError> {
+        let encryptor = self.encryptor.take().ok_or(AtRestError::Preamble)?;
+        encryptor
+            .encrypt_last_in_place(&self.aad, &mut *self.buf)
+            .map_err(|_| AtRestError::Chunk { index: u64::MAX })?;
+        self.inner.write_all(&self.buf)?;
+        self.inner.flush()?;
+        Ok((self.inner, self.written))
+    }
+}
+
+impl<W: Write> Write for BlobWriter<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let room = CHUNK - self.buf.len();
+        let take = room.min(data.len());
+        self.buf
+            .extend_from_slice(data.get(..take).unwrap_or_default());
+        self.written += take as u64;
+        if self.buf.len() == CHUNK {
+            self.flush_chunk()?;
+        }
+        Ok(take)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Decrypts a blob as it is read; yields a chunk only after it authenticated, and fails
+/// on truncation (no authenticated last chunk) with [`AtRestError::Chunk`].
+pub struct BlobReader<R: Read> {
+    inner: R,
+    decryptor: Option<DecryptorBE32<Aes256Gcm>>,
+    aad: Vec<u8>,
+    /// Ciphertext read ahead (up to one chunk plus one byte, to know which is last).
+    pending: Vec<u8>,
+    plain: Zeroizing<Vec<u8>>,
+    pos: usize,
+    index: u64,
+    done: bool,
+}
+
+impl<R: Read> BlobReader<R> {
+    /// Opens a blob written by [`BlobWriter`] for the same `binding` under `key`.
+    pub fn new(mut inner: R, key: &DataKey, binding: &str) -> Result<Self, AtRestError> {
+        let mut preamble = [0u8; PREAMBLE_LEN];
+        inner
+            .read_exact(&mut preamble)
+            .map_err(|_| AtRestError::Preamble)?;
+        let (magic, rest) = preamble.split_at(MAGIC.len());
+        let (version, wrapped) = rest.split_at(1);
+        if magic != MAGIC || version != [VERSION] {
+            return Err(AtRestError::Preamble);
+        }
+        let aad = blob_aad(binding);
+        let content_key = unwrap(&key.0, wrapped, &aad, "content")?;
+        let aead = Aes256Gcm::new_from_slice(content_key.as_slice())
+            .map_err(|_| AtRestError::Unwrap { what: "content" })?;
+        Ok(Self {
+            inner,
+            decryptor: Some(DecryptorBE32::from_aead(aead, &Default::default())),
+            aad,
+            pending: Vec::with_capacity(CHUNK + TAG + 1),
+            plain: Zeroizing::new(Vec::with_capacity(CHUNK + TAG)),
+            pos: 0,
+            index: 0,
+            done: false,
+        })
+    }
+
+    fn fill_pending(&mut self) -> io::Result<()> {
+        let want = CHUNK + TAG + 1;
+        while self.pending.len() < want {
+            let start = self.pending.len();
+            self.pending.resize(want, 0);
+            let slot = self.pending.get_mut(start..).unwrap_or_default();
+            let n = match self.inner.read(slot) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
+                Err(e) => {
+                    self.pending.truncate(start);
+                    return Err(e);
+                }
+            };
+            self.pending.truncate(start + n);
+            if n == 0 {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn next_chunk(&mut self) -> io::Result<()> {
+        self.fill_pending()?;
+        let index = self.index;
+        let bad = || io::Error::from(AtRestError::Chunk { index });
+        let is_last = self.pending.len() <= CHUNK + TAG;
+        let take = self.pending.len().min(CHUNK + TAG);
+        if take < TAG {
+            return Err(bad());
+        }
+        self.plain.clear();
+        self.plain
+            .extend_from_slice(self.pending.get(..take).unwrap_or_default());
+        self.pending.drain(..take);
+        if is_last {
+            let decryptor = self.decryptor.take().ok_or_else(bad)?;
+            decryptor
+                .decrypt_last_in_place(&self.aad, &mut *self.plain)
+                .map_err(|_| bad())?;
+            self.done = true;
+        } else {
+            let decryptor = self.decryptor.as_mut().ok_or_else(bad)?;
+            decryptor
+                .decrypt_next_in_place(&self.aad, &mut *self.plain)
+                .map_err(|_| bad())?;
+        }
+        self.index += 1;
+        self.pos = 0;
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for BlobReader<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.plain.len() {
+            if self.done {
+                return Ok(0);
+            }
+            self.next_chunk()?;
+        }
+        let available = self.plain.get(self.pos..).unwrap_or_default();
+        let n = available.len().min(out.len());
+        if let (Some(dst), Some(src)) = (out.get_mut(..n), available.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip_fixture(len: usize) -> (Kek, Vec<u8>, Vec<u8>, Vec<u8>) {
+        let kek = Kek::generate().unwrap();
+        let (dek, wrapped) = kek.new_data_key("ten_a").unwrap();
+        let plain: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let mut writer = BlobWriter::new(Vec::new(), &dek, "ten_a/art_1").unwrap();
+        writer.write_all(&plain).unwrap();
+        let (blob, n) = writer.finish().unwrap();
+        assert_eq!(n, len as u64);
+        (kek, wrapped, plain, blob)
+    }
+
+    fn read_all(kek: &Kek, wrapped: &[u8], binding: &str, blob: &[u8]) -> io::Result<Vec<u8>> {
+        let dek = kek
+            .open_data_key("ten_a", wrapped)
+            .map_err(io::Error::from)?;
+        let mut reader = BlobReader::new(blob, &dek, binding).map_err(io::Error::from)?;
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn round_trips_at_chunk_boundaries() {
+        for len in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK] {
+            let (kek, wrapped, plain, blob) = roundtrip_fixture(len);
+            assert_eq!(
+                read_all(&kek, &wrapped, "ten_a/art_1", &blob).unwrap(),
+                plain
+            );
+        }
+    }
+
+    #[test]
+    fn plaintext_is_not_in_the_blob() {
+        let (_, _, plain, blob) = roundtrip_fixture(4096);
+        let probe = plain.get(100..164).unwrap();
+        assert!(!blob.windows(probe.len()).any(|w| w == probe));
+    }
+
+    #[test]
+    fn any_flipped_byte_truncation_or_swap_fails() {
+        let (kek, wrapped, _, blob) = roundtrip_fixture(2 * CHUNK + 10);
+        for at in [
+            0,
+            9,
+            PREAMBLE_LEN - 1,
+            PREAMBLE_LEN,
+            blob.len() / 2,
+            blob.len() - 1,
+        ] {
+            let mut bad = blob.clone();
+            *bad.get_mut(at).unwrap() ^= 1;
+            assert!(
+                read_all(&kek, &wrapped, "ten_a/art_1", &bad).is_err(),
+                "flip at {at}"
+            );
+        }
+        // Dropping the last chunk (truncation at a chunk boundary) fails.
+        let cut = PREAMBLE_LEN + 2 * (CHUNK + TAG);
+        assert!(read_all(&kek, &wrapped, "ten_a/art_1", blob.get(..cut).unwrap()).is_err());
+        // The same blob under another artifact's binding fails.
+        assert!(read_all(&kek, &wrapped, "ten_a/art_2", &blob).is_err());
+    }
+
+    #[test]
+    fn a_data_key_moved_to_another_tenant_does_not_open() {
+        let kek = Kek::generate().unwrap();
+        let (_, wrapped) = kek.new_data_key("ten_a").unwrap();
+        assert!(kek.open_data_key("ten_b", &wrapped).is_err());
+        assert!(kek.open_data_key("ten_a", &wrapped).is_ok());
+        let other = Kek::generate().unwrap();
+        assert!(other.open_data_key("ten_a", &wrapped).is_err());
+    }
+}

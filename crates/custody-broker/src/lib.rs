@@ -1,0 +1,272 @@
+//! custody's Controlled Artifact Broker: the use cases of the support plane (DESIGN.md
+//! §3, §4, §6, §7): sign-in with device keys, tenants, principals and cases, upload
+//! (sanitize, scan, encrypt, store in one pass), view, download and export as distinct
+//! audited acts. Every use case is decided by the policy engine (fail-closed) and
+//! appends its audit event before any byte leaves (I4). The HTTP server is a thin layer
+//! over [`Broker`].
+//!
+//! - [`Broker`]: opened over a data directory ([`BrokerOptions`]).
+//! - [`Caller`]: an authenticated request (token, proof, device, network).
+//! - [`atrest`]: envelope encryption of stored artifacts with per-tenant data keys.
+//! - [`keys`]: the server's key files.
+//! - [`revocations`]: the persisted revocation log of the Token Authority.
+
+pub mod artifacts;
+pub mod atrest;
+mod audit;
+mod authz;
+pub mod directory;
+mod error;
+pub mod grants;
+pub mod identity;
+pub mod keys;
+pub mod revocations;
+pub mod view;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use custody_audit::log::{AuditLog, Checkpointer, LogOptions};
+use custody_audit::store::{SegmentOptions, SegmentStore};
+use custody_policy::{BundleVerifier, PolicyEngine, SignedBundle, TrustRoot};
+use custody_scan::Scanner;
+use custody_store::{BlobStore, Store};
+use custody_token::dpop::NonceIssuer;
+use custody_token::{
+    Authority, KeyRing, MemoryRefreshStore, MemoryReplayCache, Verifier, VerifierConfig,
+};
+
+pub use error::BrokerError;
+pub use identity::{Caller, HttpFacts};
+
+/// The settings key under which the active signed policy bundle is kept.
+pub const POLICY_BUNDLE_SETTING: &str = "policy.active_bundle";
+/// The file (under `keys/`) holding the policy release trust root.
+pub const POLICY_TRUST_FILE: &str = "policy-trust.json";
+
+/// Called once per policy decision with the action and whether it was allowed
+/// (the server counts them as metrics).
+pub type DecisionHook = Arc<dyn Fn(&'static str, bool) + Send + Sync>;
+
+/// Where and how the broker runs.
+#[derive(Clone)]
+pub struct BrokerOptions {
+    /// The data directory (created 0700 if missing).
+    pub data_dir: PathBuf,
+    /// Database URL; `None` means the embedded SQLite file `custody.db` in the data
+    /// directory.
+    pub database_url: Option<String>,
+    /// The public base URL clients use (`http://127.0.0.1:8443`); DPoP `htu` values
+    /// are checked against it and it is the token issuer.
+    pub public_url: String,
+    /// Decision observer (metrics).
+    pub on_decision: Option<DecisionHook>,
+}
+
+impl std::fmt::Debug for BrokerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerOptions")
+            .field("data_dir", &self.data_dir)
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The broker: every use case of the support plane.
+pub struct Broker {
+    data_dir: PathBuf,
+    /// Held for the broker's life: one process per data directory (the audit log and
+    /// the revocation log have one writer).
+    _lock: std::fs::File,
+    store: Store,
+    blobs: BlobStore,
+    policy: PolicyEngine,
+    audit: Arc<AuditLog<SegmentStore>>,
+    _checkpointer: Checkpointer,
+    authority: Authority,
+    verifier: Verifier,
+    nonces: Arc<NonceIssuer>,
+    kek: atrest::Kek,
+    scanner: Arc<Scanner>,
+    public_url: String,
+    on_decision: Option<DecisionHook>,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("public_url", &self.public_url)
+            .field("policy_bundle", &self.policy.bundle_id())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Seconds since the Unix epoch, now.
+pub(crate) fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+struct AuditClock;
+
+impl custody_audit::log::Clock for AuditClock {
+    fn now_ms(&self) -> i64 {
+        now_ms()
+    }
+}
+
+fn internal(what: &str) -> impl FnOnce(String) -> BrokerError + '_ {
+    move |e| BrokerError::Internal(format!("{what}: {e}"))
+}
+
+impl Broker {
+    /// Opens the broker over `options.data_dir`, creating what is missing (keys,
+    /// database, blob and audit directories). Without an activated policy bundle every
+    /// decision is a deny (run `custody init` first).
+    pub async fn open(options: BrokerOptions) -> Result<Self, BrokerError> {
+        let dir = options.data_dir.clone();
+        keys::private_dir(&dir).map_err(|e| internal("data directory")(e.to_string()))?;
+        let lock_path = dir.join("lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| internal("data directory lock")(e.to_string()))?;
+        lock.try_lock().map_err(|_| {
+            BrokerError::Conflict(format!(
+                "data directory {} is in use by another custody process",
+                dir.display()
+            ))
+        })?;
+        let origin = audit_origin(&options.public_url);
+        let server_keys = keys::ServerKeys::load_or_create(&dir.join("keys"), &origin)
+            .map_err(|e| internal("keys")(e.to_string()))?;
+        let store = match &options.database_url {
+            Some(url) => Store::open(url).await?,
+            None => Store::open_sqlite(&dir.join("custody.db")).await?,
+        };
+        let blobs = BlobStore::open(&dir.join("blobs"))?;
+        let segment = SegmentStore::open(&dir.join("audit"), SegmentOptions::default())
+            .map_err(|e| internal("audit store")(e.to_string()))?;
+        let audit = Arc::new(
+            AuditLog::open(segment, server_keys.audit, LogOptions::new(&origin))
+                .map_err(|e| internal("audit log")(e.to_string()))?,
+        );
+        let checkpointer = Checkpointer::spawn(
+            Arc::clone(&audit),
+            Arc::new(AuditClock),
+            Duration::from_millis(100),
+            |e| tracing::error!(error.detail = %e, "audit checkpoint failed"),
+        );
+        let policy = load_policy(&store, &dir).await?;
+        let revocations = Arc::new(
+            revocations::FileRevocationStore::open(&dir.join("revocations.jsonl"))
+                .map_err(|e| internal("revocation log")(e.to_string()))?,
+        );
+        let authority = Authority::new(
+            options.public_url.clone(),
+            KeyRing::new(server_keys.authority.clone()),
+            revocations,
+            Arc::new(MemoryRefreshStore::new()),
+        );
+        let nonces = Arc::new(NonceIssuer::from_key(server_keys.nonce.clone(), 60));
+        let verifier = Verifier::new(
+            VerifierConfig::new(options.public_url.clone()),
+            authority.key_set(),
+            Arc::new(MemoryReplayCache::new(1_000_000)),
+            Arc::clone(&nonces) as Arc<dyn custody_token::dpop::NonceValidator>,
+        );
+        Ok(Self {
+            data_dir: dir,
+            _lock: lock,
+            store,
+            blobs,
+            policy,
+            audit,
+            _checkpointer: checkpointer,
+            authority,
+            verifier,
+            nonces,
+            kek: server_keys.kek,
+            scanner: Arc::new(Scanner::new()),
+            public_url: options.public_url,
+            on_decision: options.on_decision,
+        })
+    }
+
+    /// The `keys/` folder of the data directory.
+    pub(crate) fn data_dir_keys(&self) -> PathBuf {
+        self.data_dir.join("keys")
+    }
+
+    /// The store (for the server's readiness probe and for `custody init`).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The id of the active policy bundle, if any.
+    pub fn policy_bundle_id(&self) -> Option<String> {
+        self.policy.bundle_id()
+    }
+
+    /// The Token Authority's published keys, as a JWKS document.
+    pub fn jwks_json(&self) -> String {
+        self.authority.key_set().to_jwks_json()
+    }
+
+    /// The audit log (read side: checkpoints, proofs).
+    pub fn audit_log(&self) -> &AuditLog<SegmentStore> {
+        &self.audit
+    }
+
+    /// The public base URL.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// The detector's rules version.
+    pub fn rules_version(&self) -> &str {
+        self.scanner.rules_version()
+    }
+}
+
+/// The audit log origin line for a deployment (C2SP checkpoint origin).
+fn audit_origin(public_url: &str) -> String {
+    let host = public_url
+        .split_once("://")
+        .map_or(public_url, |(_, rest)| rest)
+        .trim_end_matches('/');
+    format!("{host}/custody-audit")
+}
+
+/// Loads the active bundle from the store and verifies it against the trust root
+/// in `keys/`. No trust root or no bundle: an empty engine, which denies everything.
+/// A bundle that fails verification is an error (the node must not start on it).
+async fn load_policy(store: &Store, dir: &Path) -> Result<PolicyEngine, BrokerError> {
+    let trust_path = dir.join("keys").join(POLICY_TRUST_FILE);
+    let Ok(trust_text) = std::fs::read_to_string(&trust_path) else {
+        return Ok(PolicyEngine::new());
+    };
+    let root = TrustRoot::from_json(&trust_text)
+        .map_err(|e| internal("policy trust root")(e.to_string()))?;
+    let Some(bytes) = store.setting(POLICY_BUNDLE_SETTING).await? else {
+        return Ok(PolicyEngine::new());
+    };
+    let bundle = SignedBundle::from_json(&bytes)
+        .map_err(|e| internal("stored policy bundle")(e.to_string()))?;
+    let now = u64::try_from(now_secs()).unwrap_or(0);
+    let verified = BundleVerifier::new(root)
+        .verify(&bundle, now)
+        .map_err(|e| internal("stored policy bundle")(e.to_string()))?;
+    Ok(PolicyEngine::with_bundle(verified))
+}

@@ -1,0 +1,314 @@
+//! custody's HTTP client: enrols a device with a one-time code, signs in with the
+//! device key (a DPoP proof carrying the server nonce), and makes API calls that each
+//! carry the DPoP-bound access token and a fresh proof (RFC 9449), retrying once when
+//! the server asks for a new nonce.
+//!
+//! - [`Client`]: one server, one device key, optionally one session.
+//! - [`Reply`]: status, headers and body of an answer, problems included, so callers
+//!   (the CLI, the tests) see exactly what the server said.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use custody_token::dpop::ProofRequest;
+use custody_token::{Ed25519KeyPair, Timestamp, create_proof};
+use rand_core::OsRng;
+use zeroize::Zeroizing;
+
+/// Errors of the client itself (transport, keys); HTTP errors are [`Reply`]s.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The device identity could not be loaded.
+    #[error("device identity: {0}")]
+    Device(String),
+    /// A proof could not be made.
+    #[error("cannot make a DPoP proof: {0}")]
+    Proof(String),
+    /// The server could not be reached or the exchange failed.
+    #[error("request to {url} failed: {message}")]
+    Transport {
+        /// The URL (no query).
+        url: String,
+        /// What failed.
+        message: String,
+    },
+    /// Sign-in was refused.
+    #[error("sign-in refused ({status}): {detail}")]
+    SignIn {
+        /// HTTP status.
+        status: u16,
+        /// The problem's detail.
+        detail: String,
+    },
+}
+
+/// One HTTP answer.
+#[derive(Debug)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// `Content-Type`, if any.
+    pub content_type: Option<String>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The body as JSON (`Null` if it is not JSON).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The problem `type` URI, if the body is a problem document.
+    pub fn problem_type(&self) -> Option<String> {
+        self.json()
+            .get("type")
+            .and_then(|t| t.as_str())
+            .map(str::to_owned)
+    }
+}
+
+/// A request body.
+#[derive(Debug)]
+pub enum Body {
+    /// No body.
+    Empty,
+    /// A JSON value.
+    Json(serde_json::Value),
+    /// Raw bytes with a content type.
+    Bytes(Vec<u8>, &'static str),
+}
+
+/// A client of one custody server, holding one device's proof key.
+pub struct Client {
+    base: String,
+    http: reqwest::blocking::Client,
+    key: Ed25519KeyPair,
+    nonce: Mutex<Option<String>>,
+    token: Option<Zeroizing<String>>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("signed_in", &self.token.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn now() -> Timestamp {
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
+    Timestamp::from_unix_millis(millis)
+}
+
+impl Client {
+    /// A client of `base` (e.g. `http://127.0.0.1:8443`) proving possession of `key`.
+    pub fn new(base: &str, key: Ed25519KeyPair) -> Result<Self, ClientError> {
+        let http = reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(600))
+            .build()
+            .map_err(|e| ClientError::Transport {
+                url: base.to_owned(),
+                message: e.to_string(),
+            })?;
+        Ok(Self {
+            base: base.trim_end_matches('/').to_owned(),
+            http,
+            key,
+            nonce: Mutex::new(None),
+            token: None,
+        })
+    }
+
+    /// A client using the proof key of the device identity in `dir`
+    /// (`custody device init`).
+    pub fn for_device(base: &str, dir: &Path) -> Result<Self, ClientError> {
+        let identity = custody_seal::DeviceIdentity::load(dir)
+            .map_err(|e| ClientError::Device(e.to_string()))?;
+        let jwk = identity.pop_key().to_jwk();
+        let key =
+            Ed25519KeyPair::from_jwk_json(&jwk).map_err(|e| ClientError::Device(e.to_string()))?;
+        Self::new(base, key)
+    }
+
+    /// Uses an access token obtained earlier.
+    pub fn set_token(&mut self, token: String) {
+        self.token = Some(Zeroizing::new(token));
+    }
+
+    /// The access token, if signed in (a secret).
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref().map(String::as_str)
+    }
+
+    /// The base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Enrols this device with a one-time `code`; `device_public` is the device's
+    /// public document (`custody device show`).
+    pub fn enrol(&self, code: &str, device_public: &str) -> Result<Reply, ClientError> {
+        let device: serde_json::Value = serde_json::from_str(device_public)
+            .map_err(|e| ClientError::Device(format!("public document: {e}")))?;
+        let body = serde_json::json!({ "code": code, "device": device });
+        self.send("POST", "/v1/enrol", &Body::Json(body), false)
+    }
+
+    /// Signs in: a DPoP proof over `POST /v1/token` with the server nonce. Keeps the
+    /// access token for later calls and returns the server's answer.
+    pub fn login(&mut self) -> Result<serde_json::Value, ClientError> {
+        let reply = self.send("POST", "/v1/token", &Body::Empty, false)?;
+        let json = reply.json();
+        if reply.status != 200 {
+            return Err(ClientError::SignIn {
+                status: reply.status,
+                detail: json
+                    .get("detail")
+                    .and_then(|d| d.as_str())
+                    .unwrap_or("no detail")
+                    .to_owned(),
+            });
+        }
+        let token = json
+            .get("access_token")
+            .and_then(|t| t.as_str())
+            .ok_or_else(|| ClientError::SignIn {
+                status: reply.status,
+                detail: "no access_token in the answer".into(),
+            })?;
+        self.token = Some(Zeroizing::new(token.to_owned()));
+        Ok(json)
+    }
+
+    /// Approves approval request `id`: fetches the request, recomputes its digest
+    /// locally (the server's digest is not trusted), signs the approval statement with
+    /// this device's key as `approver`, and posts it.
+    pub fn approve(
+        &self,
+        id: &str,
+        approver: &str,
+        pop_secret: &[u8; 32],
+    ) -> Result<Reply, ClientError> {
+        let reply = self.call("GET", &format!("/v1/approvals/{id}"), &Body::Empty)?;
+        if reply.status != 200 {
+            return Ok(reply);
+        }
+        let json = reply.json();
+        let request: custody_policy::ApprovalRequest =
+            serde_json::from_value(json.get("request").cloned().unwrap_or_default())
+                .map_err(|e| ClientError::Proof(format!("approval request: {e}")))?;
+        let now = now().unix_secs();
+        let key = custody_policy::SigningKey::from_secret_bytes(pop_secret);
+        let approval = custody_policy::Approval::sign(&key, approver, &request, now);
+        let signature: String = approval
+            .signature
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let body = serde_json::json!({ "signature": signature, "signed_at": now });
+        self.call(
+            "POST",
+            &format!("/v1/approvals/{id}/approvals"),
+            &Body::Json(body),
+        )
+    }
+
+    /// An authenticated call (token + fresh proof).
+    pub fn call(&self, method: &str, path: &str, body: &Body) -> Result<Reply, ClientError> {
+        self.send(method, path, body, true)
+    }
+
+    fn proof(&self, method: &str, url: &str, with_token: bool) -> Result<String, ClientError> {
+        let nonce = self.nonce.lock().ok().and_then(|n| n.clone());
+        let token = if with_token { self.token() } else { None };
+        create_proof(
+            &self.key,
+            &ProofRequest {
+                method,
+                url,
+                access_token: token,
+                nonce: nonce.as_deref(),
+            },
+            now(),
+            &mut OsRng,
+        )
+        .map_err(|e| ClientError::Proof(e.to_string()))
+    }
+
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: &Body,
+        auth: bool,
+    ) -> Result<Reply, ClientError> {
+        let mut reply = self.send_once(method, path, body, auth)?;
+        if reply.status == 401
+            && reply.problem_type().as_deref() == Some("urn:custody:problem:use-dpop-nonce")
+        {
+            reply = self.send_once(method, path, body, auth)?;
+        }
+        Ok(reply)
+    }
+
+    fn send_once(
+        &self,
+        method: &str,
+        path: &str,
+        body: &Body,
+        auth: bool,
+    ) -> Result<Reply, ClientError> {
+        let url = format!("{}{}", self.base, path);
+        let transport = |e: reqwest::Error| ClientError::Transport {
+            url: format!(
+                "{}{}",
+                self.base,
+                path.split('?').next().unwrap_or_default()
+            ),
+            message: e.to_string(),
+        };
+        let verb = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|e| ClientError::Proof(e.to_string()))?;
+        let mut request = self.http.request(verb, &url);
+        request = request.header("DPoP", self.proof(method, &url, auth)?);
+        if let (true, Some(token)) = (auth, self.token()) {
+            request = request.header("Authorization", format!("DPoP {token}"));
+        }
+        request = match body {
+            Body::Empty => request,
+            Body::Json(value) => request.json(value),
+            Body::Bytes(bytes, content_type) => request
+                .header("Content-Type", *content_type)
+                .body(bytes.clone()),
+        };
+        let response = request.send().map_err(transport)?;
+        if let (Some(nonce), Ok(mut slot)) = (
+            response
+                .headers()
+                .get("dpop-nonce")
+                .and_then(|v| v.to_str().ok()),
+            self.nonce.lock(),
+        ) {
+            *slot = Some(nonce.to_owned());
+        }
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response.bytes().map_err(transport)?.to_vec();
+        Ok(Reply {
+            status,
+            content_type,
+            body,
+        })
+    }
+}

@@ -1,0 +1,579 @@
+//! The handlers: each one extracts, calls one broker use case, and shapes the answer.
+//! Names are `verb_noun`.
+
+use std::io;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use custody_broker::directory::PrincipalSpec;
+use custody_broker::view::PageRequest;
+use custody_store::{
+    ApprovalRequestId, ArtifactId, CaseId, PrincipalClass, PrincipalId, SupportMode, TenantId,
+};
+use futures_util::TryStreamExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::extract::{ApiJson, Authenticated, api_error, parse_id, peer};
+use crate::problem::{ApiError, ProblemKind};
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn fail(state: &AppState) -> impl Fn(custody_broker::BrokerError) -> ApiError + '_ {
+    move |e| api_error(e, state.broker.nonce())
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> ApiResult<Value> {
+    serde_json::to_value(value).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// `GET /healthz`: the process is up.
+pub async fn get_health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: the database answers and a policy bundle is active.
+pub async fn get_ready(State(state): State<AppState>) -> Response {
+    let db = state.broker.store().ping().await.is_ok();
+    let policy = state.broker.policy_bundle_id();
+    let ready = db && policy.is_some();
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({ "ready": ready, "database": db, "policy_bundle": policy })),
+    )
+        .into_response()
+}
+
+/// `GET /.well-known/jwks.json`: the Token Authority's public keys.
+pub async fn get_jwks(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/jwk-set+json"),
+        )],
+        state.broker.jwks_json(),
+    )
+        .into_response()
+}
+
+/// Body of `POST /v1/enrol`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolBody {
+    /// The one-time enrolment code.
+    pub code: String,
+    /// The device's public document (`custody device show --json`).
+    pub device: Value,
+}
+
+/// `POST /v1/enrol`: registers a device with a one-time code.
+pub async fn post_enrol(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<EnrolBody>,
+) -> ApiResult<Response> {
+    let device = state
+        .broker
+        .enrol(&body.code, &body.device.to_string())
+        .await
+        .map_err(fail(&state))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "device_id": device.id, "principal_id": device.principal_id })),
+    )
+        .into_response())
+}
+
+/// `POST /v1/token`: device-key sign-in (a DPoP proof with the server nonce).
+pub async fn post_token(State(state): State<AppState>, request: Request) -> ApiResult<Response> {
+    let (parts, _) = request.into_parts();
+    let peer = peer(&parts)?;
+    let proof = parts
+        .headers
+        .get("dpop")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            api_error(
+                custody_broker::BrokerError::UseNonce("a DPoP proof is required".into()),
+                state.broker.nonce(),
+            )
+        })?;
+    let signed_in = state
+        .broker
+        .sign_in(proof, peer.ip())
+        .await
+        .map_err(fail(&state))?;
+    let mut response = Json(json!({
+        "access_token": signed_in.access_token,
+        "token_type": "DPoP",
+        "expires_in": signed_in.expires_in,
+        "class": signed_in.class.as_str(),
+        "principal_id": signed_in.principal,
+    }))
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// `GET /v1/me`: who the token says the caller is.
+pub async fn get_me(Authenticated(caller): Authenticated) -> Json<Value> {
+    Json(json!({
+        "principal_id": caller.principal.id,
+        "class": caller.principal.class.as_str(),
+        "tenant_id": caller.principal.tenant_id,
+        "device_id": caller.device.id,
+        "display_name": caller.principal.display_name,
+    }))
+}
+
+/// Body of `POST /v1/tenants`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantBody {
+    /// Tenant name.
+    pub name: String,
+}
+
+/// `POST /v1/tenants`.
+pub async fn post_tenant(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ApiJson(body): ApiJson<TenantBody>,
+) -> ApiResult<Response> {
+    let tenant = state
+        .broker
+        .create_tenant(&caller, &body.name)
+        .await
+        .map_err(fail(&state))?;
+    Ok((StatusCode::CREATED, Json(to_json(&tenant)?)).into_response())
+}
+
+/// Body of `POST /v1/principals`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrincipalBody {
+    /// `operator`, `customer_admin` or `support_agent`.
+    pub class: String,
+    /// The tenant of a customer admin.
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    /// Display name.
+    pub display_name: String,
+    /// Approver groups.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// `POST /v1/principals`: returns the principal and its one-time enrolment code.
+pub async fn post_principal(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ApiJson(body): ApiJson<PrincipalBody>,
+) -> ApiResult<Response> {
+    let class = PrincipalClass::from_text(&body.class)
+        .ok_or_else(|| ApiError::new(ProblemKind::BadRequest, "class is not a principal class"))?;
+    let tenant = body
+        .tenant_id
+        .as_deref()
+        .map(|t| parse_id("tenant_id", t, TenantId::parse))
+        .transpose()?;
+    let spec = PrincipalSpec {
+        class,
+        tenant,
+        display_name: body.display_name,
+        groups: body.groups,
+    };
+    let (principal, code) = state
+        .broker
+        .create_principal(&caller, &spec)
+        .await
+        .map_err(fail(&state))?;
+    let mut response = (
+        StatusCode::CREATED,
+        Json(json!({ "principal": to_json(&principal)?, "enrolment_code": code })),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// Body of `PUT /v1/tenants/{id}/support-mode`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupportModeBody {
+    /// `off`, `on-request` or `delegated`.
+    pub mode: String,
+}
+
+/// `PUT /v1/tenants/{id}/support-mode`.
+pub async fn put_support_mode(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<SupportModeBody>,
+) -> ApiResult<Json<Value>> {
+    let tenant = parse_id("tenant id", &id, TenantId::parse)?;
+    let mode = SupportMode::from_text(&body.mode).ok_or_else(|| {
+        ApiError::new(
+            ProblemKind::BadRequest,
+            "mode must be off, on-request or delegated",
+        )
+    })?;
+    let tenant = state
+        .broker
+        .set_support_mode(&caller, &tenant, mode)
+        .await
+        .map_err(fail(&state))?;
+    Ok(Json(to_json(&tenant)?))
+}
+
+/// Body of `POST /v1/tenants/{id}/cases`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseBody {
+    /// Case title.
+    pub title: String,
+}
+
+/// `POST /v1/tenants/{id}/cases`.
+pub async fn post_case(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<CaseBody>,
+) -> ApiResult<Response> {
+    let tenant = parse_id("tenant id", &id, TenantId::parse)?;
+    let case = state
+        .broker
+        .open_case(&caller, &tenant, &body.title)
+        .await
+        .map_err(fail(&state))?;
+    Ok((StatusCode::CREATED, Json(to_json(&case)?)).into_response())
+}
+
+/// `GET /v1/cases`.
+pub async fn get_cases(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> ApiResult<Json<Value>> {
+    let cases = state
+        .broker
+        .list_cases(&caller)
+        .await
+        .map_err(fail(&state))?;
+    Ok(Json(json!({ "cases": to_json(&cases)? })))
+}
+
+/// `GET /v1/cases/{id}`.
+pub async fn get_case(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let case = parse_id("case id", &id, CaseId::parse)?;
+    let case = state
+        .broker
+        .case(&caller, &case)
+        .await
+        .map_err(fail(&state))?;
+    Ok(Json(to_json(&case)?))
+}
+
+/// Body of `POST /v1/cases/{id}/assignments`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignBody {
+    /// The support agent.
+    pub agent_id: String,
+}
+
+/// `POST /v1/cases/{id}/assignments`.
+pub async fn post_assignment(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<AssignBody>,
+) -> ApiResult<Json<Value>> {
+    let case = parse_id("case id", &id, CaseId::parse)?;
+    let agent = parse_id("agent_id", &body.agent_id, PrincipalId::parse)?;
+    let case = state
+        .broker
+        .assign_case(&caller, &case, &agent)
+        .await
+        .map_err(fail(&state))?;
+    Ok(Json(to_json(&case)?))
+}
+
+/// Query of `POST /v1/cases/{id}/artifacts`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadQuery {
+    /// The file name (shown to agents; redacted if it carries a credential).
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+fn query_error<E: std::fmt::Display>(_: E) -> ApiError {
+    ApiError::new(ProblemKind::BadRequest, "the query string is invalid")
+}
+
+/// `POST /v1/cases/{id}/artifacts`: the raw artifact as the body, streamed through
+/// the sanitizer; 201 with its metadata, or 422 with the refusal report.
+pub async fn post_artifact(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+    query: Result<Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let case = parse_id("case id", &id, CaseId::parse)?;
+    let Query(query) = query.map_err(query_error)?;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > state.config.max_upload_bytes) {
+        return Err(ApiError::new(
+            ProblemKind::PayloadTooLarge,
+            format!(
+                "uploads are limited to {} bytes",
+                state.config.max_upload_bytes
+            ),
+        ));
+    }
+    let limited = http_body_util::Limited::new(
+        body,
+        usize::try_from(state.config.max_upload_bytes).unwrap_or(usize::MAX),
+    );
+    let stream = http_body_util::BodyDataStream::new(limited).map_err(io::Error::other);
+    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+    let name = query.name.unwrap_or_else(|| "artifact".to_owned());
+    let artifact = state
+        .broker
+        .upload(&caller, &case, &name, reader)
+        .await
+        .map_err(|e| {
+            if let custody_broker::BrokerError::Refused { reason, .. } = &e {
+                state.metrics.refused(reason);
+            }
+            api_error(e, state.broker.nonce())
+        })?;
+    Ok((StatusCode::CREATED, Json(to_json(&artifact)?)).into_response())
+}
+
+/// `GET /v1/cases/{id}/artifacts`.
+pub async fn get_artifacts(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let case = parse_id("case id", &id, CaseId::parse)?;
+    let artifacts = state
+        .broker
+        .list_artifacts(&caller, &case)
+        .await
+        .map_err(fail(&state))?;
+    Ok(Json(json!({ "artifacts": to_json(&artifacts)? })))
+}
+
+/// Query of `GET /v1/artifacts/{id}/view`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViewQuery {
+    /// First item.
+    #[serde(default)]
+    pub offset: u64,
+    /// Items per page (at most 200).
+    #[serde(default = "default_limit")]
+    pub limit: u32,
+}
+
+fn default_limit() -> u32 {
+    50
+}
+
+/// `GET /v1/artifacts/{id}/view`: one server-rendered page (audited as `view`).
+pub async fn get_view(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+    query: Result<Query<ViewQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let artifact = parse_id("artifact id", &id, ArtifactId::parse)?;
+    let Query(query) = query.map_err(query_error)?;
+    let page = state
+        .broker
+        .view(
+            &caller,
+            &artifact,
+            PageRequest {
+                offset: query.offset,
+                limit: query.limit,
+            },
+        )
+        .await
+        .map_err(fail(&state))?;
+    Ok(Json(to_json(&page)?))
+}
+
+/// `GET /v1/artifacts/{id}/download`: the sanitized file (audited as `download`).
+pub async fn get_download(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let artifact = parse_id("artifact id", &id, ArtifactId::parse)?;
+    let (artifact, reader) = state
+        .broker
+        .download(&caller, &artifact)
+        .await
+        .map_err(fail(&state))?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Vec<u8>>>(4);
+    tokio::task::spawn_blocking(move || pump(reader, &tx));
+    let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
+    let mut response = Body::from_stream(stream).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(value) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"{}.{}\"",
+        artifact.id, artifact.kind
+    )) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
+}
+
+/// Moves decrypted chunks to the response; a failed chunk aborts the response (the
+/// client sees a truncated transfer, never unauthenticated bytes).
+fn pump(mut reader: impl io::Read, tx: &tokio::sync::mpsc::Sender<io::Result<Vec<u8>>>) {
+    loop {
+        let mut buf = vec![0u8; 64 * 1024];
+        match reader.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                buf.truncate(n);
+                if tx.blocking_send(Ok(buf)).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+        }
+    }
+}
+
+/// Body of `POST /v1/cases/{id}/grants`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantBody {
+    /// Actions wanted (`artifact.view`, `artifact.export`).
+    pub actions: Vec<String>,
+    /// Lifetime in seconds (default and maximum 3600).
+    #[serde(default)]
+    pub lifetime_secs: Option<u64>,
+}
+
+/// `POST /v1/cases/{id}/grants`: a support agent requests a just-in-time grant.
+pub async fn post_grant(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<GrantBody>,
+) -> ApiResult<Response> {
+    let case = parse_id("case id", &id, CaseId::parse)?;
+    let view = state
+        .broker
+        .request_grant(&caller, &case, &body.actions, body.lifetime_secs)
+        .await
+        .map_err(fail(&state))?;
+    Ok((StatusCode::CREATED, Json(to_json(&view)?)).into_response())
+}
+
+/// `GET /v1/grants`: the caller's grants.
+pub async fn get_grants(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> ApiResult<Json<Value>> {
+    let grants = state
+        .broker
+        .list_grants(&caller)
+        .await
+        .map_err(fail(&state))?;
+    Ok(Json(json!({ "grants": to_json(&grants)? })))
+}
+
+/// `GET /v1/approvals/{id}`: the exact request an approver signs.
+pub async fn get_approval(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let id = parse_id("approval request id", &id, ApprovalRequestId::parse)?;
+    let view = state
+        .broker
+        .approval(&caller, &id)
+        .await
+        .map_err(fail(&state))?;
+    Ok(Json(to_json(&view)?))
+}
+
+/// Body of `POST /v1/approvals/{id}/approvals`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalBody {
+    /// Ed25519 signature (hex) by the approver's device key over the approval
+    /// statement of custody-policy.
+    pub signature: String,
+    /// The signed time (Unix seconds), part of the statement.
+    pub signed_at: u64,
+}
+
+/// `POST /v1/approvals/{id}/approvals`: adds the caller's signed approval.
+pub async fn post_approval(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ApprovalBody>,
+) -> ApiResult<Json<Value>> {
+    let id = parse_id("approval request id", &id, ApprovalRequestId::parse)?;
+    let signature = decode_hex(&body.signature)
+        .ok_or_else(|| ApiError::new(ProblemKind::BadRequest, "signature must be hex"))?;
+    let view = state
+        .broker
+        .approve(&caller, &id, &signature, body.signed_at)
+        .await
+        .map_err(fail(&state))?;
+    Ok(Json(to_json(&view)?))
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || text.len() > 256 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+        })
+        .collect()
+}
