@@ -157,12 +157,34 @@ impl Kek {
     }
 }
 
+const RELEASE_AAD: &[u8] = b"custody-export-release-key-v1";
+
+impl Kek {
+    /// Wraps an export's release key for storage (only the wrapped form is stored).
+    pub fn wrap_release_key(&self, key: &[u8; 32]) -> Result<Vec<u8>, AtRestError> {
+        wrap(&self.0, key, RELEASE_AAD)
+    }
+
+    /// Unwraps an export's release key.
+    pub fn unwrap_release_key(&self, wrapped: &[u8]) -> Result<Zeroizing<[u8; 32]>, AtRestError> {
+        unwrap(&self.0, wrapped, RELEASE_AAD, "release")
+    }
+}
+
 /// A tenant's data key (plaintext, in memory only while used).
 pub struct DataKey(Zeroizing<[u8; 32]>);
 
 impl std::fmt::Debug for DataKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("DataKey([redacted])")
+    }
+}
+
+impl DataKey {
+    /// An export's release key used as the key of the outer layer (the client holds it
+    /// only after the online release).
+    pub fn from_release_key(key: &[u8; 32]) -> Self {
+        Self(Zeroizing::new(*key))
     }
 }
 

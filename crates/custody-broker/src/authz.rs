@@ -27,7 +27,7 @@ pub(crate) fn principal_ref(principal: &Principal) -> PrincipalRef {
     }
 }
 
-fn policy_class(class: PrincipalClass) -> PClass {
+pub(crate) fn policy_class(class: PrincipalClass) -> PClass {
     match class {
         PrincipalClass::CustomerAdmin => PClass::CustomerAdmin,
         PrincipalClass::SupportAgent => PClass::SupportAgent,

@@ -64,7 +64,7 @@ fn policy_key(device: &custody_store::Device) -> Option<custody_policy::PublicKe
     custody_policy::PublicKey::from_bytes(key.as_bytes()).ok()
 }
 
-fn grant_facts(grant: &Grant) -> GrantFacts {
+pub(crate) fn grant_facts(grant: &Grant) -> GrantFacts {
     GrantFacts {
         agent: grant.agent_id.as_str().to_owned(),
         case: grant.case_id.as_str().to_owned(),
@@ -189,7 +189,7 @@ impl Broker {
         })
     }
 
-    async fn load_approval(
+    pub(crate) async fn load_approval(
         &self,
         id: &ApprovalRequestId,
     ) -> Result<
@@ -204,10 +204,15 @@ impl Broker {
         let stored = self.store.approval_request(id).await?;
         let request: ApprovalRequest = serde_json::from_str(&stored.parameters_json)
             .map_err(|e| BrokerError::Internal(format!("stored approval request: {e}")))?;
-        let grant_id = stored
-            .grant_id
-            .clone()
-            .ok_or(BrokerError::NotFound("grant"))?;
+        // A grant's own request names it; an export's request names the grant it
+        // relies on in its parameters.
+        let grant_id = match (&stored.grant_id, request.parameters.get("grant")) {
+            (Some(id), _) => id.clone(),
+            (None, Some(text)) => {
+                GrantId::parse(text).map_err(|_| BrokerError::NotFound("grant"))?
+            }
+            (None, None) => return Err(BrokerError::NotFound("grant")),
+        };
         let grant = self.store.grant(&grant_id).await?;
         let tenant = self.store.tenant(&grant.tenant_id).await?;
         Ok((stored, request, grant, tenant))
@@ -332,48 +337,48 @@ impl Broker {
             grant.id.as_str(),
         ))
         .await?;
-        let grant = self.try_complete(&stored, &request, grant, &tenant).await?;
+        let grant = if request.action == Action::GrantRequest {
+            self.try_complete(&stored, &request, grant, &tenant).await?
+        } else {
+            grant
+        };
         self.grant_view(stored, request, grant).await
     }
 
-    async fn try_complete(
+    /// The quorum evidence for `request` from its stored approvals, if the quorum is met.
+    pub(crate) async fn evidence(
         &self,
         stored: &custody_store::ApprovalRequest,
         request: &ApprovalRequest,
-        grant: Grant,
         tenant: &Tenant,
-    ) -> Result<Grant, BrokerError> {
+    ) -> Result<Option<custody_policy::QuorumEvidence>, BrokerError> {
         let mut keys = ApproverKeys::new();
         let mut approvals = Vec::new();
         for row in self.store.list_approvals(&stored.id).await? {
             let Ok(signature) = <[u8; 64]>::try_from(row.signature.as_slice()) else {
                 continue;
             };
-            let devices = self.store.list_devices(&row.approver_id).await?;
-            if let Some(key) = devices
-                .iter()
-                .filter(|d| d.status == custody_store::DeviceStatus::Active)
-                .find_map(|d| {
-                    let key = policy_key(d)?;
-                    let mut one = ApproverKeys::new();
-                    let approval = Approval {
-                        approver: row.approver_id.as_str().to_owned(),
-                        request_digest: request.digest(),
-                        signed_at: u64::try_from(row.approved_at).unwrap_or(0),
-                        signature,
-                    };
-                    one.insert(row.approver_id.as_str(), key);
-                    approval_verifies(&approval, request, &one).then_some(key)
-                })
-            {
-                keys.insert(row.approver_id.as_str(), key);
-            }
-            approvals.push(Approval {
+            let approval = Approval {
                 approver: row.approver_id.as_str().to_owned(),
                 request_digest: request.digest(),
                 signed_at: u64::try_from(row.approved_at).unwrap_or(0),
                 signature,
-            });
+            };
+            for device in self.store.list_devices(&row.approver_id).await? {
+                let Some(key) = policy_key(&device) else {
+                    continue;
+                };
+                if device.status != custody_store::DeviceStatus::Active {
+                    continue;
+                }
+                let mut one = ApproverKeys::new();
+                one.insert(row.approver_id.as_str(), key);
+                if approval_verifies(&approval, request, &one) {
+                    keys.insert(row.approver_id.as_str(), key);
+                    break;
+                }
+            }
+            approvals.push(approval);
         }
         let (rule, admins) = self.grant_rule(tenant).await?;
         let check = QuorumCheck {
@@ -385,7 +390,17 @@ impl Broker {
             risk_score: 0,
             now: u64::try_from(now_secs()).unwrap_or(0),
         };
-        let Ok(evidence) = rule.evaluate(&QuorumConfig::default(), &check) else {
+        Ok(rule.evaluate(&QuorumConfig::default(), &check).ok())
+    }
+
+    async fn try_complete(
+        &self,
+        stored: &custody_store::ApprovalRequest,
+        request: &ApprovalRequest,
+        grant: Grant,
+        tenant: &Tenant,
+    ) -> Result<Grant, BrokerError> {
+        let Some(evidence) = self.evidence(stored, request, tenant).await? else {
             return Ok(grant);
         };
         let reference = request.parameters.get("grant").cloned().unwrap_or_default();

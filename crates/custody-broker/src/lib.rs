@@ -17,6 +17,7 @@ mod audit;
 mod authz;
 pub mod directory;
 mod error;
+pub mod exports;
 pub mod grants;
 pub mod identity;
 pub mod keys;
@@ -88,6 +89,7 @@ pub struct Broker {
     verifier: Verifier,
     nonces: Arc<NonceIssuer>,
     kek: atrest::Kek,
+    seal_key: Arc<custody_seal::SigningKey>,
     scanner: Arc<Scanner>,
     public_url: String,
     on_decision: Option<DecisionHook>,
@@ -198,6 +200,7 @@ impl Broker {
             verifier,
             nonces,
             kek: server_keys.kek,
+            seal_key: Arc::new(server_keys.seal),
             scanner: Arc::new(Scanner::new()),
             public_url: options.public_url,
             on_decision: options.on_decision,

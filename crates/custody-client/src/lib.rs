@@ -34,6 +34,14 @@ pub enum ClientError {
         /// What failed.
         message: String,
     },
+    /// The server refused to release an export's key.
+    #[error("release refused ({status}): {problem}")]
+    Release {
+        /// HTTP status.
+        status: u16,
+        /// The problem type.
+        problem: String,
+    },
     /// Sign-in was refused.
     #[error("sign-in refused ({status}): {detail}")]
     SignIn {
@@ -218,6 +226,68 @@ impl Client {
             &format!("/v1/approvals/{id}/approvals"),
             &Body::Json(body),
         )
+    }
+
+    /// Opens an export file on this device: asks the server for the release key (once;
+    /// bound to this device's key and network, inside the window), removes the release
+    /// layer, then checks and opens the sealed envelope with the device's HPKE key and
+    /// the broker's signing key. Returns the artifact bytes.
+    pub fn open_export(&self, file: &[u8], device_dir: &Path) -> Result<Vec<u8>, ClientError> {
+        let bad = |what: &str| ClientError::Device(format!("export file: {what}"));
+        let (id, body) = custody_broker::exports::parse_export_file(file)
+            .ok_or_else(|| bad("not a custody export"))?;
+        let reply = self.call(
+            "POST",
+            &format!("/v1/artifact-exports/{}/release", id.as_str()),
+            &Body::Empty,
+        )?;
+        if reply.status != 200 {
+            return Err(ClientError::Release {
+                status: reply.status,
+                problem: reply.problem_type().unwrap_or_default(),
+            });
+        }
+        let json = reply.json();
+        let field = |name: &str| {
+            json.get(name)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let mut key = Zeroizing::new([0u8; 32]);
+        let key_hex = Zeroizing::new(field("release_key"));
+        for (slot, pair) in key.iter_mut().zip(key_hex.as_bytes().chunks(2)) {
+            *slot = std::str::from_utf8(pair)
+                .ok()
+                .and_then(|p| u8::from_str_radix(p, 16).ok())
+                .ok_or_else(|| bad("release key"))?;
+        }
+        let envelope = custody_broker::exports::unwrap_export(&id, body, &key)
+            .map_err(|e| bad(&e.to_string()))?;
+        let broker = custody_seal::VerifyingKey::from_jwk(
+            &json
+                .get("broker_key")
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+        )
+        .map_err(|e| bad(&e.to_string()))?;
+        let network =
+            custody_seal::NetworkContext::from_descriptor_or_hash(&field("network_context"))
+                .ok_or_else(|| bad("network context"))?;
+        let identity = custody_seal::DeviceIdentity::load(device_dir)
+            .map_err(|e| ClientError::Device(e.to_string()))?;
+        let mut out = Vec::new();
+        custody_seal::envelope::open_with(
+            &custody_seal::envelope::OpenOptions::exports(),
+            identity.hpke_key(),
+            &[broker],
+            &network,
+            now().unix_secs(),
+            envelope.as_slice(),
+            &mut out,
+        )
+        .map_err(|e| bad(&e.to_string()))?;
+        Ok(out)
     }
 
     /// An authenticated call (token + fresh proof).

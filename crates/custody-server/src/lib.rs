@@ -38,6 +38,9 @@ pub const ARTIFACT_ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/v1/cases/{id}/artifacts", "none"),
     ("GET", "/v1/artifacts/{id}/view", "view"),
     ("GET", "/v1/artifacts/{id}/download", "download"),
+    ("POST", "/v1/artifacts/{id}/export-requests", "none"),
+    ("POST", "/v1/artifact-exports", "export"),
+    ("POST", "/v1/artifact-exports/{id}/release", "unseal"),
 ];
 
 /// Shared, immutable state of every handler.
@@ -122,6 +125,15 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/approvals/{id}/approvals", post(routes::post_approval))
         .route("/v1/artifacts/{id}/view", get(routes::get_view))
         .route("/v1/artifacts/{id}/download", get(routes::get_download))
+        .route(
+            "/v1/artifacts/{id}/export-requests",
+            post(routes::post_export_request),
+        )
+        .route("/v1/artifact-exports", post(routes::post_export))
+        .route(
+            "/v1/artifact-exports/{id}/release",
+            post(routes::post_release),
+        )
         .layer(DefaultBodyLimit::max(config::DEFAULT_MAX_JSON))
         .layer(middleware::from_fn_with_state(state.clone(), add_nonce));
     Router::new()

@@ -577,3 +577,83 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
         })
         .collect()
 }
+
+/// `POST /v1/artifacts/{id}/export-requests`: the approval request for exporting the
+/// artifact to the caller's device (needs an approved grant covering export).
+pub async fn post_export_request(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let artifact = parse_id("artifact id", &id, ArtifactId::parse)?;
+    let view = state
+        .broker
+        .request_export(&caller, &artifact)
+        .await
+        .map_err(fail(&state))?;
+    Ok((StatusCode::CREATED, Json(to_json(&view)?)).into_response())
+}
+
+/// Body of `POST /v1/artifact-exports`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportBody {
+    /// The approved export request.
+    pub approval_request_id: String,
+}
+
+/// `POST /v1/artifact-exports`: the export file (sealed to the caller's device, wrapped
+/// under a release key the server holds); audited as `export`.
+pub async fn post_export(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ApiJson(body): ApiJson<ExportBody>,
+) -> ApiResult<Response> {
+    let approval = parse_id(
+        "approval_request_id",
+        &body.approval_request_id,
+        ApprovalRequestId::parse,
+    )?;
+    let sealed = state
+        .broker
+        .export(&caller, &approval)
+        .await
+        .map_err(fail(&state))?;
+    let mut response = (StatusCode::CREATED, sealed.to_file_bytes()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(value) = HeaderValue::from_str(sealed.id.as_str()) {
+        headers.insert("custody-export-id", value);
+    }
+    Ok(response)
+}
+
+/// `POST /v1/artifact-exports/{id}/release`: the release key, once (audited as
+/// `unseal`, refusals too).
+pub async fn post_release(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let export = parse_id("export id", &id, custody_store::ExportId::parse)?;
+    let release = state
+        .broker
+        .release(&caller, &export)
+        .await
+        .map_err(fail(&state))?;
+    let key: String = release.key.iter().map(|b| format!("{b:02x}")).collect();
+    let mut response = Json(json!({
+        "release_key": key,
+        "network_context": release.network_context,
+        "broker_key": serde_json::from_str::<Value>(&release.broker_key_jwk).unwrap_or(Value::Null),
+    }))
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}

@@ -54,6 +54,12 @@ enum Command {
     Upload(cmd::remote::UploadArgs),
     /// Download a sanitized artifact of your tenant.
     Download(cmd::remote::DownloadArgs),
+    /// Approve a grant or export request: sign its exact digest with this device's key.
+    Approve(cmd::remote::ApproveArgs),
+    /// Request an export (--artifact) or fetch an approved one (--approval -o FILE).
+    Export(cmd::remote::ExportArgs),
+    /// Open an export file on this device (the server releases its key once).
+    OpenExport(cmd::remote::OpenExportArgs),
 }
 
 /// Exit status for a run that found nothing to report.
@@ -81,6 +87,9 @@ fn main() -> ExitCode {
         Command::Call(args) => cmd::remote::run_call(args),
         Command::Upload(args) => cmd::remote::run_upload(args),
         Command::Download(args) => cmd::remote::run_download(args),
+        Command::Approve(args) => cmd::remote::run_approve(args),
+        Command::Export(args) => cmd::remote::run_export(args),
+        Command::OpenExport(args) => cmd::remote::run_open_export(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

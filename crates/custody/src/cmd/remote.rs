@@ -230,3 +230,118 @@ pub fn run_download(args: DownloadArgs) -> anyhow::Result<u8> {
     );
     Ok(EXIT_CLEAN)
 }
+
+/// Arguments of `custody approve`.
+#[derive(Debug, clap::Args)]
+pub struct ApproveArgs {
+    /// The approval request id (`apr_...`), from a grant or export request.
+    pub approval: String,
+    /// Device directory.
+    #[arg(long)]
+    pub device_dir: Option<PathBuf>,
+}
+
+/// Arguments of `custody export`.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// Ask for the export of this artifact (prints the approval request to get signed).
+    #[arg(long, conflicts_with = "approval")]
+    pub artifact: Option<String>,
+    /// Fetch the export approved under this approval request id.
+    #[arg(long, requires = "output")]
+    pub approval: Option<String>,
+    /// Where to write the export file.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
+    /// Device directory.
+    #[arg(long)]
+    pub device_dir: Option<PathBuf>,
+}
+
+/// Arguments of `custody open-export`.
+#[derive(Debug, clap::Args)]
+pub struct OpenExportArgs {
+    /// The export file.
+    pub file: PathBuf,
+    /// Where to write the artifact.
+    #[arg(long, short = 'o')]
+    pub output: PathBuf,
+    /// Device directory.
+    #[arg(long)]
+    pub device_dir: Option<PathBuf>,
+}
+
+/// Runs `custody approve`: signs the exact request with this device's key.
+pub fn run_approve(args: ApproveArgs) -> anyhow::Result<u8> {
+    let dir = device_dir(args.device_dir.clone())?;
+    let client = session_client(args.device_dir)?;
+    let me = client.call("GET", "/v1/me", &Body::Empty)?;
+    if me.status != 200 {
+        return report(&me);
+    }
+    let principal = me
+        .json()
+        .get("principal_id")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+        .context("the server did not say who you are")?;
+    let identity = custody_seal::DeviceIdentity::load(&dir)?;
+    report(&client.approve(
+        &args.approval,
+        &principal,
+        identity.pop_key().secret_bytes(),
+    )?)
+}
+
+/// Runs `custody export`.
+pub fn run_export(args: ExportArgs) -> anyhow::Result<u8> {
+    let client = session_client(args.device_dir)?;
+    match (args.artifact, args.approval, args.output) {
+        (Some(artifact), None, _) => report(&client.call(
+            "POST",
+            &format!("/v1/artifacts/{artifact}/export-requests"),
+            &Body::Empty,
+        )?),
+        (None, Some(approval), Some(output)) => {
+            let body = Body::Json(serde_json::json!({ "approval_request_id": approval }));
+            let reply = client.call("POST", "/v1/artifact-exports", &body)?;
+            if reply.status != 201 {
+                return report(&reply);
+            }
+            std::fs::write(&output, &reply.body)
+                .with_context(|| format!("cannot write {}", output.display()))?;
+            eprintln!(
+                "wrote the export to {}; open it within 5 minutes with `custody open-export`",
+                output.display()
+            );
+            Ok(EXIT_CLEAN)
+        }
+        _ => anyhow::bail!("give --artifact ID, or --approval ID with -o FILE"),
+    }
+}
+
+/// Runs `custody open-export`: asks the server for the release key (once) and opens
+/// the sealed envelope with this device's key.
+pub fn run_open_export(args: OpenExportArgs) -> anyhow::Result<u8> {
+    let dir = device_dir(args.device_dir.clone())?;
+    let client = session_client(args.device_dir)?;
+    let file = std::fs::read(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    match client.open_export(&file, &dir) {
+        Ok(bytes) => {
+            std::fs::write(&args.output, &bytes)
+                .with_context(|| format!("cannot write {}", args.output.display()))?;
+            eprintln!(
+                "opened {} bytes into {}",
+                bytes.len(),
+                args.output.display()
+            );
+            Ok(EXIT_CLEAN)
+        }
+        Err(custody_client::ClientError::Release { status, problem }) => {
+            eprintln!("custody: the server refused to release the key ({status}, {problem})");
+            Ok(EXIT_FINDINGS)
+        }
+        Err(other) => Err(other.into()),
+    }
+}

@@ -1,0 +1,145 @@
+//! The hardened export path end to end (issue 5, item 6): a customer admin uploads a
+//! capture, an agent requests a grant, two approvers approve, the agent asks for an
+//! export, two approvers approve that exact export, the agent receives a file sealed to
+//! its device, and the server releases its key once: it opens on the agent's device,
+//! not twice, not with a copied token on another device, not on another device's key.
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test code indexes JSON values; a failed step must fail the test"
+)]
+
+mod common;
+
+use common::*;
+use custody_client::{Body, Client, ClientError};
+use serde_json::json;
+
+fn approve_by(people: &[&Person], approval_id: &str) -> serde_json::Value {
+    let mut last = serde_json::Value::Null;
+    for person in people {
+        let reply = person
+            .client
+            .approve(approval_id, &person.id, &pop_secret(&person.device_dir))
+            .unwrap();
+        assert_eq!(reply.status, 200, "{:?}", reply.json());
+        last = reply.json();
+    }
+    last
+}
+
+#[test]
+fn export_is_sealed_to_the_device_and_released_once() {
+    let w = world();
+    let lead_code = create(
+        &w.operator,
+        "/v1/principals",
+        json!({"class": "support_agent", "display_name": "Lee Lead", "groups": ["support_lead"]}),
+    )["enrolment_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let lead = enrol_and_login(&w.server, w.root.path(), "lead", &lead_code);
+    let case = create(
+        &w.admin,
+        &format!("/v1/tenants/{}/cases", w.tenant),
+        json!({"title": "export"}),
+    );
+    let case_id = case["id"].as_str().unwrap();
+    let artifact = upload(&w.admin, case_id);
+    let artifact_id = artifact["id"].as_str().unwrap();
+    let sanitized = w
+        .admin
+        .client
+        .call(
+            "GET",
+            &format!("/v1/artifacts/{artifact_id}/download"),
+            &Body::Empty,
+        )
+        .unwrap()
+        .body;
+
+    // No grant yet: no export request.
+    let export_requests = format!("/v1/artifacts/{artifact_id}/export-requests");
+    let reply = json_call(&w.agent, "POST", &export_requests, json!({}));
+    assert_eq!(reply.status, 403, "{:?}", reply.json());
+
+    json_call(
+        &w.operator,
+        "POST",
+        &format!("/v1/cases/{case_id}/assignments"),
+        json!({"agent_id": w.agent.id}),
+    );
+    let grant = create(
+        &w.agent,
+        &format!("/v1/cases/{case_id}/grants"),
+        json!({"actions": ["artifact.view", "artifact.export"]}),
+    );
+    let done = approve_by(
+        &[&lead, &w.admin],
+        grant["approval_request_id"].as_str().unwrap(),
+    );
+    assert_eq!(done["grant"]["status"], "approved");
+
+    // The export itself needs its own quorum over this artifact, device and network.
+    let request = create(&w.agent, &export_requests, json!({}));
+    let approval_id = request["approval_request_id"].as_str().unwrap().to_owned();
+    assert_eq!(request["request"]["action"], "artifact.export");
+    let export_body = json!({"approval_request_id": approval_id});
+    let early = json_call(
+        &w.agent,
+        "POST",
+        "/v1/artifact-exports",
+        export_body.clone(),
+    );
+    assert_eq!(early.status, 403, "no quorum yet: {:?}", early.json());
+    approve_by(&[&lead], &approval_id);
+    let half = json_call(
+        &w.agent,
+        "POST",
+        "/v1/artifact-exports",
+        export_body.clone(),
+    );
+    assert_eq!(half.status, 403, "one group only: {:?}", half.json());
+    approve_by(&[&w.admin], &approval_id);
+    let exported = json_call(
+        &w.agent,
+        "POST",
+        "/v1/artifact-exports",
+        export_body.clone(),
+    );
+    assert_eq!(exported.status, 201, "{:?}", exported.json());
+    let file = exported.body;
+    // The approval is used up: a second export with it is refused.
+    let again = json_call(&w.agent, "POST", "/v1/artifact-exports", export_body);
+    assert_ne!(again.status, 201);
+
+    // The token copied to another device is useless for the release.
+    let (thief_dir, _) = device(w.root.path(), "thief");
+    let mut thief = Client::for_device(&w.server.base, &thief_dir).unwrap();
+    thief.set_token(w.agent.client.token().unwrap().to_owned());
+    let stolen = thief.open_export(&file, &thief_dir);
+    assert!(
+        matches!(stolen, Err(ClientError::Release { status: 401, .. })),
+        "{stolen:?}"
+    );
+
+    // The agent's device opens it once and gets the sanitized artifact byte for byte.
+    let opened = w
+        .agent
+        .client
+        .open_export(&file, &w.agent.device_dir)
+        .unwrap();
+    assert_eq!(opened, sanitized);
+    // Not twice.
+    let second = w.agent.client.open_export(&file, &w.agent.device_dir);
+    assert!(
+        matches!(second, Err(ClientError::Release { status: 410, .. })),
+        "{second:?}"
+    );
+
+    // Each act is in the audit log; the file itself holds no readable artifact byte.
+    let probe = &sanitized[sanitized.len() / 2..sanitized.len() / 2 + 64];
+    assert!(!file.windows(probe.len()).any(|w| w == probe));
+}
