@@ -86,6 +86,7 @@ impl Broker {
         caller: &Caller,
         mut set: FactSet,
         case: Option<&Case>,
+        action: Action,
     ) -> Result<FactSet, BrokerError> {
         if let Some(scope) = &caller.principal.service {
             set.facts.service_accounts.insert(
@@ -112,7 +113,13 @@ impl Broker {
                 .store
                 .list_agent_grants(&caller.principal.id, Some(now))
                 .await?;
-            if let Some(grant) = grants.into_iter().find(|g| g.case_id == case.id) {
+            // Prefer the grant that covers this action; an agent may hold several.
+            let mut on_case: Vec<_> = grants
+                .into_iter()
+                .filter(|g| g.case_id == case.id)
+                .collect();
+            on_case.sort_by_key(|g| !g.actions.iter().any(|a| a == action.as_str()));
+            if let Some(grant) = on_case.into_iter().next() {
                 let actions: BTreeSet<Action> = grant
                     .actions
                     .iter()
@@ -144,7 +151,7 @@ impl Broker {
         set: FactSet,
         case: Option<&Case>,
     ) -> Result<(), BrokerError> {
-        let set = self.caller_facts(caller, set, case).await?;
+        let set = self.caller_facts(caller, set, case, action).await?;
         let request = Request {
             principal: principal_ref(&caller.principal),
             action,

@@ -7,6 +7,7 @@
 //! - [`config::Config`]: TOML file plus `CUSTODY_*` environment overrides.
 //! - [`metrics::Metrics`]: Prometheus metrics at `/metrics`.
 
+pub mod api_doc;
 pub mod config;
 pub mod extract;
 pub mod metrics;
@@ -140,6 +141,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(routes::get_health))
         .route("/readyz", get(routes::get_ready))
         .route("/.well-known/jwks.json", get(routes::get_jwks))
+        .route("/openapi.json", get(api_doc::get_openapi))
         .route(
             "/metrics",
             get(metrics::expose).with_state(Arc::clone(&state.metrics)),

@@ -104,7 +104,7 @@ impl ProblemKind {
 }
 
 /// The JSON body of a problem (RFC 9457 members plus custody extensions).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProblemBody {
     /// `urn:custody:problem:<slug>`.
     #[serde(rename = "type")]
@@ -119,6 +119,7 @@ pub struct ProblemBody {
     /// Extension: the sanitization report of a refused artifact (locations, rule ids
     /// and classes; never values).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub report: Option<serde_json::Value>,
 }
 

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::extract::{ApiJson, Authenticated, api_error, parse_id, peer};
-use crate::problem::{ApiError, ProblemKind};
+use crate::problem::{ApiError, ProblemBody, ProblemKind};
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -32,11 +32,13 @@ fn to_json<T: serde::Serialize>(value: &T) -> ApiResult<Value> {
 }
 
 /// `GET /healthz`: the process is up.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "The process is up")))]
 pub async fn get_health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// `GET /readyz`: the database answers and a policy bundle is active.
+#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "Database up and a policy bundle active"), (status = 503, description = "Not ready")))]
 pub async fn get_ready(State(state): State<AppState>) -> Response {
     let db = state.broker.store().ping().await.is_ok();
     let policy = state.broker.policy_bundle_id();
@@ -54,6 +56,7 @@ pub async fn get_ready(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /.well-known/jwks.json`: the Token Authority's public keys.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "identity", responses((status = 200, description = "The token signing keys (JWKS)", content_type = "application/jwk-set+json")))]
 pub async fn get_jwks(State(state): State<AppState>) -> Response {
     (
         [(
@@ -66,7 +69,7 @@ pub async fn get_jwks(State(state): State<AppState>) -> Response {
 }
 
 /// Body of `POST /v1/enrol`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnrolBody {
     /// The one-time enrolment code.
@@ -76,6 +79,7 @@ pub struct EnrolBody {
 }
 
 /// `POST /v1/enrol`: registers a device with a one-time code.
+#[utoipa::path(post, path = "/v1/enrol", tag = "identity", request_body = EnrolBody, responses((status = 201, description = "Device enrolled"), (status = 400, body = ProblemBody, description = "Bad device document"), (status = 401, body = ProblemBody, description = "Unknown, used or expired code")))]
 pub async fn post_enrol(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<EnrolBody>,
@@ -93,6 +97,7 @@ pub async fn post_enrol(
 }
 
 /// `POST /v1/token`: device-key sign-in (a DPoP proof with the server nonce).
+#[utoipa::path(post, path = "/v1/token", tag = "identity", params(("DPoP" = String, Header, description = "DPoP proof over POST /v1/token with the server nonce, by an enrolled device key")), responses((status = 200, description = "A DPoP-bound access token"), (status = 401, body = ProblemBody, description = "use_dpop_nonce (retry with DPoP-Nonce) or refused")))]
 pub async fn post_token(State(state): State<AppState>, request: Request) -> ApiResult<Response> {
     let (parts, _) = request.into_parts();
     let peer = peer(&parts)?;
@@ -126,6 +131,7 @@ pub async fn post_token(State(state): State<AppState>, request: Request) -> ApiR
 }
 
 /// `GET /v1/me`: who the token says the caller is.
+#[utoipa::path(get, path = "/v1/me", tag = "identity", security(("dpop" = [])), responses((status = 200, description = "The caller"), (status = 401, body = ProblemBody, description = "Unauthenticated")))]
 pub async fn get_me(Authenticated(caller): Authenticated) -> Json<Value> {
     Json(json!({
         "principal_id": caller.principal.id,
@@ -137,7 +143,7 @@ pub async fn get_me(Authenticated(caller): Authenticated) -> Json<Value> {
 }
 
 /// Body of `POST /v1/tenants`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantBody {
     /// Tenant name.
@@ -145,6 +151,7 @@ pub struct TenantBody {
 }
 
 /// `POST /v1/tenants`.
+#[utoipa::path(post, path = "/v1/tenants", tag = "directory", security(("dpop" = [])), request_body = TenantBody, responses((status = 201, description = "Tenant created"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
 pub async fn post_tenant(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -159,7 +166,7 @@ pub async fn post_tenant(
 }
 
 /// Body of `POST /v1/principals`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PrincipalBody {
     /// `operator`, `customer_admin` or `support_agent`.
@@ -175,6 +182,7 @@ pub struct PrincipalBody {
 }
 
 /// `POST /v1/principals`: returns the principal and its one-time enrolment code.
+#[utoipa::path(post, path = "/v1/principals", tag = "directory", security(("dpop" = [])), request_body = PrincipalBody, responses((status = 201, description = "Principal and its one-time enrolment code"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
 pub async fn post_principal(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -210,7 +218,7 @@ pub async fn post_principal(
 }
 
 /// Body of `PUT /v1/tenants/{id}/support-mode`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SupportModeBody {
     /// `off`, `on-request` or `delegated`.
@@ -218,6 +226,7 @@ pub struct SupportModeBody {
 }
 
 /// `PUT /v1/tenants/{id}/support-mode`.
+#[utoipa::path(put, path = "/v1/tenants/{id}/support-mode", tag = "directory", security(("dpop" = [])), params(("id" = String, Path, description = "Tenant id")), request_body = SupportModeBody, responses((status = 200, description = "Tenant"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
 pub async fn put_support_mode(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -240,7 +249,7 @@ pub async fn put_support_mode(
 }
 
 /// Body of `POST /v1/tenants/{id}/cases`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CaseBody {
     /// Case title.
@@ -248,6 +257,7 @@ pub struct CaseBody {
 }
 
 /// `POST /v1/tenants/{id}/cases`.
+#[utoipa::path(post, path = "/v1/tenants/{id}/cases", tag = "cases", security(("dpop" = [])), params(("id" = String, Path, description = "Tenant id")), request_body = CaseBody, responses((status = 201, description = "Case opened"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
 pub async fn post_case(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -264,6 +274,7 @@ pub async fn post_case(
 }
 
 /// `GET /v1/cases`.
+#[utoipa::path(get, path = "/v1/cases", tag = "cases", security(("dpop" = [])), responses((status = 200, description = "Cases the caller may read"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
 pub async fn get_cases(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -277,6 +288,7 @@ pub async fn get_cases(
 }
 
 /// `GET /v1/cases/{id}`.
+#[utoipa::path(get, path = "/v1/cases/{id}", tag = "cases", security(("dpop" = [])), params(("id" = String, Path, description = "Case id")), responses((status = 200, description = "Case"), (status = 404, body = ProblemBody, description = "No such case"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
 pub async fn get_case(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -292,7 +304,7 @@ pub async fn get_case(
 }
 
 /// Body of `POST /v1/cases/{id}/assignments`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignBody {
     /// The support agent.
@@ -300,6 +312,7 @@ pub struct AssignBody {
 }
 
 /// `POST /v1/cases/{id}/assignments`.
+#[utoipa::path(post, path = "/v1/cases/{id}/assignments", tag = "cases", security(("dpop" = [])), params(("id" = String, Path, description = "Case id")), request_body = AssignBody, responses((status = 200, description = "Case"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
 pub async fn post_assignment(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -317,7 +330,8 @@ pub async fn post_assignment(
 }
 
 /// Query of `POST /v1/cases/{id}/artifacts`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UploadQuery {
     /// The file name (shown to agents; redacted if it carries a credential).
@@ -331,6 +345,7 @@ fn query_error<E: std::fmt::Display>(_: E) -> ApiError {
 
 /// `POST /v1/cases/{id}/artifacts`: the raw artifact as the body, streamed through
 /// the sanitizer; 201 with its metadata, or 422 with the refusal report.
+#[utoipa::path(post, path = "/v1/cases/{id}/artifacts", tag = "artifacts", security(("dpop" = [])), params(("id" = String, Path, description = "Case id"), UploadQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The raw artifact (HAR, JSON, text, zip)"), responses((status = 201, description = "Stored sanitized and encrypted; audited as ingest"), (status = 413, body = ProblemBody, description = "Too large"), (status = 422, body = ProblemBody, description = "Refused: replayable material remains or unparseable"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
 pub async fn post_artifact(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -375,6 +390,7 @@ pub async fn post_artifact(
 }
 
 /// `GET /v1/cases/{id}/artifacts`.
+#[utoipa::path(get, path = "/v1/cases/{id}/artifacts", tag = "artifacts", security(("dpop" = [])), params(("id" = String, Path, description = "Case id")), responses((status = 200, description = "Artifact metadata"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
 pub async fn get_artifacts(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -390,7 +406,8 @@ pub async fn get_artifacts(
 }
 
 /// Query of `GET /v1/artifacts/{id}/view`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ViewQuery {
     /// First item.
@@ -406,6 +423,7 @@ fn default_limit() -> u32 {
 }
 
 /// `GET /v1/artifacts/{id}/view`: one server-rendered page (audited as `view`).
+#[utoipa::path(get, path = "/v1/artifacts/{id}/view", tag = "artifacts", security(("dpop" = [])), params(("id" = String, Path, description = "Artifact id"), ViewQuery), responses((status = 200, description = "One page; audited as view"), (status = 404, body = ProblemBody, description = "No such artifact"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
 pub async fn get_view(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -430,6 +448,7 @@ pub async fn get_view(
 }
 
 /// `GET /v1/artifacts/{id}/download`: the sanitized file (audited as `download`).
+#[utoipa::path(get, path = "/v1/artifacts/{id}/download", tag = "artifacts", security(("dpop" = [])), params(("id" = String, Path, description = "Artifact id")), responses((status = 200, description = "The sanitized file; audited as download", content_type = "application/octet-stream"), (status = 404, body = ProblemBody, description = "No such artifact"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
 pub async fn get_download(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -482,7 +501,7 @@ fn pump(mut reader: impl io::Read, tx: &tokio::sync::mpsc::Sender<io::Result<Vec
 }
 
 /// Body of `POST /v1/cases/{id}/grants`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantBody {
     /// Actions wanted (`artifact.view`, `artifact.export`).
@@ -493,6 +512,7 @@ pub struct GrantBody {
 }
 
 /// `POST /v1/cases/{id}/grants`: a support agent requests a just-in-time grant.
+#[utoipa::path(post, path = "/v1/cases/{id}/grants", tag = "grants", security(("dpop" = [])), params(("id" = String, Path, description = "Case id")), request_body = GrantBody, responses((status = 201, description = "Grant requested, with the approval request to sign"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
 pub async fn post_grant(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -509,6 +529,7 @@ pub async fn post_grant(
 }
 
 /// `GET /v1/grants`: the caller's grants.
+#[utoipa::path(get, path = "/v1/grants", tag = "grants", security(("dpop" = [])), responses((status = 200, description = "The caller's grants"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
 pub async fn get_grants(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -522,6 +543,7 @@ pub async fn get_grants(
 }
 
 /// `GET /v1/approvals/{id}`: the exact request an approver signs.
+#[utoipa::path(get, path = "/v1/approvals/{id}", tag = "grants", security(("dpop" = [])), params(("id" = String, Path, description = "Approval request id")), responses((status = 200, description = "The exact request and its digest"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
 pub async fn get_approval(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -537,7 +559,7 @@ pub async fn get_approval(
 }
 
 /// Body of `POST /v1/approvals/{id}/approvals`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalBody {
     /// Ed25519 signature (hex) by the approver's device key over the approval
@@ -548,6 +570,7 @@ pub struct ApprovalBody {
 }
 
 /// `POST /v1/approvals/{id}/approvals`: adds the caller's signed approval.
+#[utoipa::path(post, path = "/v1/approvals/{id}/approvals", tag = "grants", security(("dpop" = [])), params(("id" = String, Path, description = "Approval request id")), request_body = ApprovalBody, responses((status = 200, description = "Approval recorded; grant status"), (status = 409, body = ProblemBody, description = "Already approved by this principal"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
 pub async fn post_approval(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -580,6 +603,7 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
 
 /// `POST /v1/artifacts/{id}/export-requests`: the approval request for exporting the
 /// artifact to the caller's device (needs an approved grant covering export).
+#[utoipa::path(post, path = "/v1/artifacts/{id}/export-requests", tag = "exports", security(("dpop" = [])), params(("id" = String, Path, description = "Artifact id")), responses((status = 201, description = "The export approval request"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
 pub async fn post_export_request(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -595,7 +619,7 @@ pub async fn post_export_request(
 }
 
 /// Body of `POST /v1/artifact-exports`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportBody {
     /// The approved export request.
@@ -604,6 +628,7 @@ pub struct ExportBody {
 
 /// `POST /v1/artifact-exports`: the export file (sealed to the caller's device, wrapped
 /// under a release key the server holds); audited as `export`.
+#[utoipa::path(post, path = "/v1/artifact-exports", tag = "exports", security(("dpop" = [])), request_body = ExportBody, responses((status = 201, description = "The export file; audited as export", content_type = "application/octet-stream"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
 pub async fn post_export(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -634,6 +659,7 @@ pub async fn post_export(
 
 /// `POST /v1/artifact-exports/{id}/release`: the release key, once (audited as
 /// `unseal`, refusals too).
+#[utoipa::path(post, path = "/v1/artifact-exports/{id}/release", tag = "exports", security(("dpop" = [])), params(("id" = String, Path, description = "Export id")), responses((status = 200, description = "The release key, once; audited as unseal"), (status = 410, body = ProblemBody, description = "Already released, revoked, expired, or another device or network"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
 pub async fn post_release(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,

@@ -143,3 +143,20 @@ fn export_is_sealed_to_the_device_and_released_once() {
     let probe = &sanitized[sanitized.len() / 2..sanitized.len() / 2 + 64];
     assert!(!file.windows(probe.len()).any(|w| w == probe));
 }
+
+#[test]
+fn the_openapi_document_is_served_and_describes_the_export_routes() {
+    let server = start();
+    let reply = reqwest::blocking::get(format!("{}/openapi.json", server.base)).unwrap();
+    assert_eq!(reply.status().as_u16(), 200);
+    let doc: serde_json::Value = reply.json().unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    for path in [
+        "/v1/artifact-exports",
+        "/v1/artifact-exports/{id}/release",
+        "/v1/token",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path}");
+    }
+    assert!(doc["components"]["securitySchemes"].get("dpop").is_some());
+}
