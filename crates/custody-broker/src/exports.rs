@@ -202,9 +202,13 @@ impl Broker {
             .artifact(&ArtifactId::parse(&artifact_id)?)
             .await?;
         let case = self.store.case(&artifact.case_id).await?;
+        // The grant the export relies on must still be approved and unexpired: a grant
+        // revoked or lapsed after the export was approved ends it too.
         if request.action != Action::ArtifactExport
             || request.parameters.get("device").map(String::as_str)
                 != Some(caller.device.id.as_str())
+            || grant.status != GrantStatus::Approved
+            || !grant.is_active_at(now_secs())
         {
             return Err(forbidden);
         }

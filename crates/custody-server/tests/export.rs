@@ -160,3 +160,66 @@ fn the_openapi_document_is_served_and_describes_the_export_routes() {
     }
     assert!(doc["components"]["securitySchemes"].get("dpop").is_some());
 }
+
+#[test]
+fn an_export_ends_when_its_grant_is_revoked_after_the_export_was_approved() {
+    let w = world();
+    let lead_code = create(
+        &w.operator,
+        "/v1/principals",
+        json!({"class": "support_agent", "display_name": "Lee Lead", "groups": ["support_lead"]}),
+    )["enrolment_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let lead = enrol_and_login(&w.server, w.root.path(), "lead", &lead_code);
+    let case = create(
+        &w.admin,
+        &format!("/v1/tenants/{}/cases", w.tenant),
+        json!({"title": "revoked"}),
+    );
+    let case_id = case["id"].as_str().unwrap();
+    let artifact_id = upload(&w.admin, case_id)["id"].as_str().unwrap().to_owned();
+    json_call(
+        &w.operator,
+        "POST",
+        &format!("/v1/cases/{case_id}/assignments"),
+        json!({"agent_id": w.agent.id}),
+    );
+    let grant = create(
+        &w.agent,
+        &format!("/v1/cases/{case_id}/grants"),
+        json!({"actions": ["artifact.export"]}),
+    );
+    let grant_id = grant["grant"]["id"].as_str().unwrap().to_owned();
+    approve_by(
+        &[&lead, &w.admin],
+        grant["approval_request_id"].as_str().unwrap(),
+    );
+    let request = create(
+        &w.agent,
+        &format!("/v1/artifacts/{artifact_id}/export-requests"),
+        json!({}),
+    );
+    let approval_id = request["approval_request_id"].as_str().unwrap().to_owned();
+    approve_by(&[&lead, &w.admin], &approval_id);
+    // The grant is revoked after the export was approved.
+    let store = w.server.broker.store().clone();
+    let id = custody_store::GrantId::parse(&grant_id).unwrap();
+    w.server
+        .runtime
+        .block_on(store.set_grant_status(
+            &id,
+            custody_store::GrantStatus::Approved,
+            custody_store::GrantStatus::Revoked,
+            0,
+        ))
+        .unwrap();
+    let reply = json_call(
+        &w.agent,
+        "POST",
+        "/v1/artifact-exports",
+        json!({"approval_request_id": approval_id}),
+    );
+    assert_eq!(reply.status, 403, "{:?}", reply.json());
+}
