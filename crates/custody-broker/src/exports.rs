@@ -98,8 +98,7 @@ pub fn unwrap_export(
     Ok(out)
 }
 
-/// What a release hands out.
-#[derive(Debug)]
+/// What a release hands out. `Debug` never shows the key.
 pub struct Release {
     /// The release key (a secret; once).
     pub key: [u8; 32],
@@ -107,6 +106,15 @@ pub struct Release {
     pub network_context: String,
     /// The broker's seal verification key (JWK), to check the envelope's signature.
     pub broker_key_jwk: String,
+}
+
+impl std::fmt::Debug for Release {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Release")
+            .field("key", &"[redacted]")
+            .field("network_context", &self.network_context)
+            .finish_non_exhaustive()
+    }
 }
 
 fn binding(export: &ExportId) -> String {

@@ -68,8 +68,7 @@ pub struct Caller {
     pub peer: IpAddr,
 }
 
-/// The outcome of a sign-in.
-#[derive(Debug)]
+/// The outcome of a sign-in. `Debug` never shows the token.
 pub struct SignedIn {
     /// The DPoP-bound access token (a secret: the server returns it once).
     pub access_token: String,
@@ -81,8 +80,7 @@ pub struct SignedIn {
     pub principal: PrincipalId,
 }
 
-/// What `custody init` produced.
-#[derive(Debug)]
+/// What `custody init` produced. `Debug` never shows the enrolment code.
 pub struct Initialized {
     /// The first operator.
     pub operator: PrincipalId,
@@ -92,6 +90,28 @@ pub struct Initialized {
     pub policy_bundle: String,
     /// Where the policy release keys were written (move them off this machine).
     pub release_keys_dir: std::path::PathBuf,
+}
+
+impl std::fmt::Debug for SignedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedIn")
+            .field("access_token", &"[redacted]")
+            .field("expires_in", &self.expires_in)
+            .field("class", &self.class)
+            .field("principal", &self.principal)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Initialized {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Initialized")
+            .field("operator", &self.operator)
+            .field("enrolment_code", &"[redacted]")
+            .field("policy_bundle", &self.policy_bundle)
+            .field("release_keys_dir", &self.release_keys_dir)
+            .finish()
+    }
 }
 
 /// The token class a principal class signs in with. Operators are vendor staff and
@@ -486,5 +506,28 @@ impl Broker {
             network,
             peer: facts.peer,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_tokens_or_codes() {
+        let signed_in = SignedIn {
+            access_token: "eyJhbGciOiJFZERTQSJ9.secret-token".into(),
+            expires_in: 600,
+            class: TokenClass::CustomerAdmin,
+            principal: PrincipalId::parse("prn_00000000000000000000000000000001").unwrap(),
+        };
+        assert!(!format!("{signed_in:?}").contains("secret-token"));
+        let init = Initialized {
+            operator: PrincipalId::parse("prn_00000000000000000000000000000001").unwrap(),
+            enrolment_code: "enr_secretcode".into(),
+            policy_bundle: "b".into(),
+            release_keys_dir: "/x".into(),
+        };
+        assert!(!format!("{init:?}").contains("secretcode"));
     }
 }
