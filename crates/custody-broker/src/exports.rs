@@ -121,8 +121,13 @@ fn binding(export: &ExportId) -> String {
     format!("export/{}", export.as_str())
 }
 
-fn network_digest(caller: &Caller) -> [u8; 32] {
-    caller.network.hash().unwrap_or_default()
+/// The caller's network-context hash; a context that does not decode is an error,
+/// never an all-zero context that every other undecodable context would match.
+fn network_digest(caller: &Caller) -> Result<[u8; 32], BrokerError> {
+    caller
+        .network
+        .hash()
+        .ok_or_else(|| BrokerError::Internal("network context does not decode".into()))
 }
 
 impl Broker {
@@ -292,7 +297,7 @@ impl Broker {
                 artifact_id: artifact.id.clone(),
                 agent_id: caller.principal.id.clone(),
                 device_id: caller.device.id.clone(),
-                network_hash: network_digest(caller),
+                network_hash: network_digest(caller)?,
                 not_before: now_secs(),
                 not_after: i64::try_from(not_after).unwrap_or(i64::MAX),
                 wrapped_content_key: wrapped,
@@ -311,7 +316,7 @@ impl Broker {
             requester: caller.principal.id.as_str().to_owned(),
             artifact_digest: artifact.sanitized_sha256,
             content_length: artifact.size,
-            network_context: custody_seal::NetworkContext(network_digest(caller)),
+            network_context: custody_seal::NetworkContext(network_digest(caller)?),
             not_before: now,
             not_after,
             rules_version: artifact.rules_version.clone(),
@@ -364,7 +369,7 @@ impl Broker {
         let claim = ReleaseClaim {
             agent_id: caller.principal.id.clone(),
             device_id: caller.device.id.clone(),
-            network_hash: network_digest(caller),
+            network_hash: network_digest(caller)?,
         };
         let released = match self.store.release_export_once(id, &claim, now_secs()).await {
             Ok(released) => released,

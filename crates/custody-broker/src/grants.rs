@@ -305,7 +305,7 @@ impl Broker {
         let key = policy_key(&caller.device)
             .ok_or_else(|| BrokerError::Internal("device key is not Ed25519".into()))?;
         keys.insert(caller.principal.id.as_str(), key);
-        if !approval_verifies(&approval, &request, &keys) {
+        if !approval_verifies(&approval, &request, &keys, now_u64()) {
             return Err(BrokerError::BadRequest(
                 "the signature does not verify over this request with your device key".into(),
             ));
@@ -373,7 +373,7 @@ impl Broker {
                 }
                 let mut one = ApproverKeys::new();
                 one.insert(row.approver_id.as_str(), key);
-                if approval_verifies(&approval, request, &one) {
+                if approval_verifies(&approval, request, &one, now_u64()) {
                     keys.insert(row.approver_id.as_str(), key);
                     break;
                 }
@@ -453,10 +453,20 @@ impl Broker {
     }
 }
 
-/// Whether one approval verifies (signature over this request, known key, fresh);
+fn now_u64() -> u64 {
+    u64::try_from(now_secs()).unwrap_or(0)
+}
+
+/// Whether one approval verifies now (signature over this request, known key, not
+/// expired, not dated ahead: the approver's own `signed_at` is never the clock);
 /// the quorum evaluation is reused with a one-member rule so the check is the policy
 /// crate's, not a second implementation.
-fn approval_verifies(approval: &Approval, request: &ApprovalRequest, keys: &ApproverKeys) -> bool {
+fn approval_verifies(
+    approval: &Approval,
+    request: &ApprovalRequest,
+    keys: &ApproverKeys,
+    now: u64,
+) -> bool {
     let rule = QuorumRule {
         groups: vec![ApproverGroup {
             name: "one".to_owned(),
@@ -471,7 +481,7 @@ fn approval_verifies(approval: &Approval, request: &ApprovalRequest, keys: &Appr
         support_mode: custody_policy::SupportMode::Delegated,
         tenant_admins: &BTreeSet::new(),
         risk_score: 0,
-        now: approval.signed_at,
+        now,
     };
     rule.evaluate(&QuorumConfig::default(), &check).is_ok()
 }

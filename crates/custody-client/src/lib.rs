@@ -53,7 +53,6 @@ pub enum ClientError {
 }
 
 /// One HTTP answer.
-#[derive(Debug)]
 pub struct Reply {
     /// Status code.
     pub status: u16,
@@ -61,6 +60,18 @@ pub struct Reply {
     pub content_type: Option<String>,
     /// The body.
     pub body: Vec<u8>,
+}
+
+/// `Debug` shows the status and the body's length, never the body: a sign-in answer
+/// holds an access token and an export release a key.
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reply")
+            .field("status", &self.status)
+            .field("content_type", &self.content_type)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
 }
 
 impl Reply {

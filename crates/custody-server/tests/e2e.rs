@@ -303,15 +303,7 @@ fn bad_input_gets_problem_json_and_stores_nothing() {
 fn a_grant_needs_a_quorum_and_then_lets_the_agent_view() {
     let w = world();
     // A second agent who is a support lead, to approve.
-    let lead_code = create(
-        &w.operator,
-        "/v1/principals",
-        json!({"class": "support_agent", "display_name": "Lee Lead", "groups": ["support_lead"]}),
-    )["enrolment_code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let lead = enrol_and_login(&w.server, w.root.path(), "lead", &lead_code);
+    let lead = support_lead(&w);
     let case = create(
         &w.admin,
         &format!("/v1/tenants/{}/cases", w.tenant),
@@ -372,6 +364,29 @@ fn a_grant_needs_a_quorum_and_then_lets_the_agent_view() {
         .client
         .approve(&approval_id, &lead.id, &pop_secret(&w.admin.device_dir))
         .unwrap();
+    assert_eq!(reply.status, 400, "{:?}", reply.json());
+    // An approval dated half an hour ahead (to outlive its 15 minutes) is refused: the
+    // server's clock decides freshness, never the approver's `signed_at`.
+    let request: custody_policy::ApprovalRequest =
+        serde_json::from_value(grant["request"].clone()).unwrap();
+    let ahead = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1800;
+    let key = custody_policy::SigningKey::from_secret_bytes(&pop_secret(&lead.device_dir));
+    let future = custody_policy::Approval::sign(&key, &lead.id, &request, ahead);
+    let signature: String = future
+        .signature
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let reply = json_call(
+        &lead,
+        "POST",
+        &format!("/v1/approvals/{approval_id}/approvals"),
+        json!({"signature": signature, "signed_at": ahead}),
+    );
     assert_eq!(reply.status, 400, "{:?}", reply.json());
     // One support lead: not yet (on-request mode: a tenant admin must approve too).
     let reply = lead

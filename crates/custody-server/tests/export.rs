@@ -32,15 +32,7 @@ fn approve_by(people: &[&Person], approval_id: &str) -> serde_json::Value {
 #[test]
 fn export_is_sealed_to_the_device_and_released_once() {
     let w = world();
-    let lead_code = create(
-        &w.operator,
-        "/v1/principals",
-        json!({"class": "support_agent", "display_name": "Lee Lead", "groups": ["support_lead"]}),
-    )["enrolment_code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let lead = enrol_and_login(&w.server, w.root.path(), "lead", &lead_code);
+    let lead = support_lead(&w);
     let case = create(
         &w.admin,
         &format!("/v1/tenants/{}/cases", w.tenant),
@@ -164,15 +156,7 @@ fn the_openapi_document_is_served_and_describes_the_export_routes() {
 #[test]
 fn an_export_ends_when_its_grant_is_revoked_after_the_export_was_approved() {
     let w = world();
-    let lead_code = create(
-        &w.operator,
-        "/v1/principals",
-        json!({"class": "support_agent", "display_name": "Lee Lead", "groups": ["support_lead"]}),
-    )["enrolment_code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let lead = enrol_and_login(&w.server, w.root.path(), "lead", &lead_code);
+    let lead = support_lead(&w);
     let case = create(
         &w.admin,
         &format!("/v1/tenants/{}/cases", w.tenant),

@@ -197,3 +197,16 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 pub fn pop_secret(dir: &Path) -> [u8; 32] {
     *DeviceIdentity::load(dir).unwrap().pop_key().secret_bytes()
 }
+
+/// A second support agent in the `support_lead` approver group, enrolled and signed in.
+pub fn support_lead(w: &World) -> Person {
+    let code = create(
+        &w.operator,
+        "/v1/principals",
+        json!({"class": "support_agent", "display_name": "Lee Lead", "groups": ["support_lead"]}),
+    )["enrolment_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    enrol_and_login(&w.server, w.root.path(), "lead", &code)
+}
