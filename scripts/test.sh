@@ -10,6 +10,10 @@
 #    workspace tests (debug build, --locked).
 # 3. Fails unless the real-browser replay test really ran (it writes a marker;
 #    CUSTODY_SKIP_BROWSER is ignored here on purpose).
+# 4. The OpenAPI conformance run: schemathesis (pinned in
+#    tests/schemathesis/requirements.txt, installed into a virtual environment under
+#    CARGO_TARGET_DIR) against a real `custody serve` built by the test step; fails
+#    on any finding and unless the run wrote its marker.
 #
 # Uses CARGO_TARGET_DIR (default /var/tmp/custody-target) so a warm target dir
 # is reused between runs.
@@ -19,6 +23,8 @@ root=$PWD
 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/custody-target}
 export CUSTODY_BROWSER_MARKER=${CUSTODY_BROWSER_MARKER:-$CARGO_TARGET_DIR/browser-test-ran}
+export CUSTODY_SCHEMATHESIS_MARKER=${CUSTODY_SCHEMATHESIS_MARKER:-$CARGO_TARGET_DIR/schemathesis-ran}
+schemathesis_venv=$CARGO_TARGET_DIR/schemathesis-venv
 unset CUSTODY_SKIP_BROWSER
 suite_start=$SECONDS
 
@@ -64,6 +70,13 @@ if ! python3 -c 'import jwt, cryptography' 2>/dev/null; then
         python3 -m pip install --quiet --break-system-packages pyjwt cryptography
 fi
 
+if ! cmp -s tests/schemathesis/requirements.txt "$schemathesis_venv/requirements.txt"; then
+    echo "installing tests/schemathesis/requirements.txt into $schemathesis_venv"
+    python3 -m venv --clear "$schemathesis_venv"
+    "$schemathesis_venv/bin/python" -m pip install --quiet -r tests/schemathesis/requirements.txt
+    cp tests/schemathesis/requirements.txt "$schemathesis_venv/requirements.txt"
+fi
+
 step "cargo fmt --all --check"
 cargo fmt --all --check
 
@@ -83,5 +96,18 @@ if [ ! -s "$CUSTODY_BROWSER_MARKER" ]; then
     exit 1
 fi
 cat "$CUSTODY_BROWSER_MARKER"
+
+step "OpenAPI conformance: schemathesis against custody serve"
+rm -f "$CUSTODY_SCHEMATHESIS_MARKER"
+if [ ! -x "$CARGO_TARGET_DIR/debug/custody" ]; then
+    echo "FAIL: $CARGO_TARGET_DIR/debug/custody was not built by the test step" >&2
+    exit 1
+fi
+SCHEMATHESIS="$schemathesis_venv/bin/schemathesis" SCHEMATHESIS_PYTHON="$schemathesis_venv/bin/python" \
+    bash tests/schemathesis/run.sh
+if [ ! -s "$CUSTODY_SCHEMATHESIS_MARKER" ]; then
+    echo "FAIL: the schemathesis run did not finish (no marker at $CUSTODY_SCHEMATHESIS_MARKER)" >&2
+    exit 1
+fi
 
 step "all checks passed in $((SECONDS - suite_start))s"

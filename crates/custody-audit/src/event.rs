@@ -68,6 +68,13 @@ const CUSTODY_CREDENTIAL: OcsfClass = OcsfClass {
     category_name: "Identity & Access Management",
     extension: true,
 };
+const ACCOUNT_CHANGE: OcsfClass = OcsfClass {
+    uid: 3001,
+    name: "Account Change",
+    category_uid: 3,
+    category_name: "Identity & Access Management",
+    extension: false,
+};
 const ENTITY_MANAGEMENT: OcsfClass = OcsfClass {
     uid: 3004,
     name: "Entity Management",
@@ -140,11 +147,25 @@ pub enum EventKind {
     Finding,
     /// A containment action: revoke, suspend, freeze (OCSF 7001 Isolate).
     Containment,
+    /// Creation of a tenant (OCSF 3004 Create, entity = tenant).
+    TenantCreate,
+    /// Creation of a principal (OCSF 3001 Account Change / Create).
+    PrincipalCreate,
+    /// Enrolment of a device key for a principal (OCSF 3001 Account Change / MFA
+    /// Factor Enable: the device key is the principal's sign-in factor).
+    DeviceEnrol,
+    /// Opening of a case (OCSF 3004 Create, entity = case).
+    CaseOpen,
+    /// Assignment of a support agent to a case (OCSF 3004 Update, entity = case).
+    CaseAssign,
+    /// Change of a tenant's support-access mode (OCSF 3004 Update, entity = tenant).
+    SupportModeChange,
 }
 
 impl EventKind {
-    /// Every kind, in declaration order.
-    pub const ALL: [EventKind; 16] = [
+    /// Every kind, in declaration order (new kinds are only ever appended: the
+    /// compact record stores the position).
+    pub const ALL: [EventKind; 22] = [
         EventKind::Ingest,
         EventKind::View,
         EventKind::Download,
@@ -161,6 +182,12 @@ impl EventKind {
         EventKind::PolicyRollback,
         EventKind::Finding,
         EventKind::Containment,
+        EventKind::TenantCreate,
+        EventKind::PrincipalCreate,
+        EventKind::DeviceEnrol,
+        EventKind::CaseOpen,
+        EventKind::CaseAssign,
+        EventKind::SupportModeChange,
     ];
 
     /// The snake_case name used in `custody.kind` and CLI filters.
@@ -183,6 +210,12 @@ impl EventKind {
             Self::PolicyRollback => "policy_rollback",
             Self::Finding => "finding",
             Self::Containment => "containment",
+            Self::TenantCreate => "tenant_create",
+            Self::PrincipalCreate => "principal_create",
+            Self::DeviceEnrol => "device_enrol",
+            Self::CaseOpen => "case_open",
+            Self::CaseAssign => "case_assign",
+            Self::SupportModeChange => "support_mode_change",
         }
     }
 
@@ -200,7 +233,13 @@ impl EventKind {
             Self::Export | Self::Unseal | Self::Transform => CUSTODY_ARTIFACT,
             Self::TokenIssue | Self::TokenRefresh => AUTHENTICATION,
             Self::TokenRevoke => CUSTODY_CREDENTIAL,
-            Self::GrantRequest | Self::PolicyActivate => ENTITY_MANAGEMENT,
+            Self::GrantRequest
+            | Self::PolicyActivate
+            | Self::TenantCreate
+            | Self::CaseOpen
+            | Self::CaseAssign
+            | Self::SupportModeChange => ENTITY_MANAGEMENT,
+            Self::PrincipalCreate | Self::DeviceEnrol => ACCOUNT_CHANGE,
             Self::GrantApprove => USER_ACCESS,
             Self::PolicyRollback => CUSTODY_POLICY,
             Self::Finding => DETECTION_FINDING,
@@ -228,6 +267,9 @@ impl EventKind {
             Self::PolicyRollback => (1, "Rollback"),
             Self::Finding => (1, "Create"),
             Self::Containment => (1, "Isolate"),
+            Self::TenantCreate | Self::CaseOpen | Self::PrincipalCreate => (1, "Create"),
+            Self::CaseAssign | Self::SupportModeChange => (3, "Update"),
+            Self::DeviceEnrol => (10, "MFA Factor Enable"),
         }
     }
 
@@ -628,6 +670,9 @@ pub fn sample_event(kind: EventKind, time_ms: i64, seq: u64) -> AuditEvent {
         EventKind::GrantRequest | EventKind::GrantApprove => "grant",
         EventKind::PolicyActivate | EventKind::PolicyRollback => "policy_bundle",
         EventKind::Finding => "finding",
+        EventKind::TenantCreate | EventKind::SupportModeChange => "tenant",
+        EventKind::CaseOpen | EventKind::CaseAssign => "case",
+        EventKind::DeviceEnrol => "device",
         _ => "principal",
     };
     AuditEvent {
@@ -675,11 +720,43 @@ mod tests {
 
     #[test]
     fn every_kind_has_a_distinct_class_and_activity() {
+        // Entity Management (3004) and Account Change (3001) activities name what was
+        // done, the entity type names to what: within those classes a type_uid is
+        // shared (Create of a tenant, a case or a grant), the pair never is. Every
+        // other kind has a type_uid of its own.
         let mut seen = HashSet::new();
         for kind in EventKind::ALL {
-            assert!(seen.insert(kind.type_uid()), "{kind:?} shares its type_uid");
+            let class = kind.class().uid;
+            let entity = if matches!(class, 3001 | 3004) {
+                sample_event(kind, 0, 1).resource.kind
+            } else {
+                String::new()
+            };
+            assert!(
+                seen.insert((kind.type_uid(), entity)),
+                "{kind:?} shares its type_uid and entity type"
+            );
             assert_eq!(EventKind::from_name(kind.as_str()), Some(kind));
         }
+        let unique: HashSet<_> = EventKind::ALL
+            .iter()
+            .filter(|k| !matches!(k.class().uid, 3001 | 3004))
+            .map(|k| k.type_uid())
+            .collect();
+        assert_eq!(
+            unique.len(),
+            EventKind::ALL
+                .iter()
+                .filter(|k| !matches!(k.class().uid, 3001 | 3004))
+                .count()
+        );
+        assert_eq!(EventKind::TenantCreate.type_uid(), 300_401);
+        assert_eq!(EventKind::PrincipalCreate.type_uid(), 300_101);
+        assert_eq!(EventKind::DeviceEnrol.type_uid(), 300_110);
+        assert_eq!(EventKind::SupportModeChange.type_uid(), 300_403);
+        // The first sixteen kinds keep their positions (old logs decode the same).
+        assert_eq!(EventKind::ALL[15], EventKind::Containment);
+        assert_eq!(EventKind::ALL[16], EventKind::TenantCreate);
         // View, download, export and transform are distinct activities.
         let acts: HashSet<_> = [
             EventKind::View,

@@ -70,8 +70,9 @@ impl From<EventError> for RecordError {
 }
 
 fn kind_code(kind: EventKind) -> u8 {
-    // INVARIANT: EventKind::ALL has 16 entries; codes are 1..=16 in its order,
-    // which is frozen (appending new kinds only).
+    // INVARIANT: EventKind::ALL has 22 entries; codes are 1..=22 in its order,
+    // which is frozen (appending new kinds only: logs written with codes 1..=16
+    // before the directory kinds existed decode and verify unchanged).
     EventKind::ALL
         .iter()
         .position(|k| *k == kind)
@@ -448,7 +449,7 @@ mod tests {
             (0, b'{', "magic"),
             (1, 2, "profile"),
             (2, 0, "kind"),
-            (2, 17, "kind"),
+            (2, 23, "kind"),
             (3, 2, "decision"),
             (4, 4, "flags"),
         ] {

@@ -20,6 +20,7 @@ use crate::atrest::{BlobReader, BlobWriter, DataKey};
 use crate::audit::{Act, Recorded};
 use crate::authz::FactSet;
 use crate::identity::Caller;
+use crate::view::{Indexer, ViewIndex};
 use crate::{Broker, BrokerError, now_secs};
 
 /// The longest artifact name kept (bytes); longer names are cut.
@@ -112,20 +113,22 @@ impl Broker {
             let redactor = Redactor::new(redactor_key);
             let mut writer = BlobWriter::new(sink, &key, &bound)
                 .map_err(|e| BrokerError::Internal(e.to_string()))?;
+            let mut indexer = Indexer::new(&mut writer);
             let result = artifact::sanitize(
                 body,
-                &mut writer,
+                &mut indexer,
                 &scanner,
                 &redactor,
                 &ArtifactOptions::default(),
             );
             match result {
                 Ok(report) => {
+                    let index = indexer.finish(kind_of(report.kind));
                     let (sink, _) = writer
                         .finish()
                         .map_err(|e| BrokerError::Internal(e.to_string()))?;
                     sink.commit()?;
-                    Ok(report)
+                    Ok((report, index))
                 }
                 Err(ArtifactError::Refused(report)) => Err(BrokerError::Refused {
                     reason: "replayable",
@@ -147,8 +150,8 @@ impl Broker {
         })
         .await
         .map_err(|e| BrokerError::Internal(format!("upload task: {e}")))?;
-        let report = match outcome {
-            Ok(report) => report,
+        let (report, index) = match outcome {
+            Ok(done) => done,
             Err(err) => {
                 if matches!(err, BrokerError::Refused { .. }) {
                     self.record(
@@ -192,6 +195,17 @@ impl Broker {
                 return Err(e.into());
             }
         };
+        if let Some(index) = index {
+            let stored = self
+                .store
+                .put_artifact_view_index(&artifact.id, &index.encode())
+                .await;
+            if let Err(e) = stored {
+                let _ = self.store.delete_artifact(&artifact.id).await;
+                let _ = self.blobs.delete(&blob_key);
+                return Err(e.into());
+            }
+        }
         let act = Act::by(
             caller,
             EventKind::Ingest,
@@ -253,14 +267,14 @@ impl Broker {
         }
     }
 
-    /// Opens the decrypting reader of a stored artifact: the only way to its bytes.
+    /// The stored blob of an artifact and its data key: the only way to its bytes.
     /// `recorded` must be the durable audit event of this access, for this artifact,
     /// of a kind that touches artifacts (I4).
-    pub(crate) async fn open_artifact(
+    async fn artifact_blob(
         &self,
         artifact: &Artifact,
         recorded: &Recorded,
-    ) -> Result<BlobReader<io::BufReader<std::fs::File>>, BrokerError> {
+    ) -> Result<(std::fs::File, DataKey), BrokerError> {
         if recorded.resource != artifact.id.as_str() || !recorded.kind.touches_artifact() {
             return Err(BrokerError::Internal(format!(
                 "artifact read without its audit event (event {} is {} for another resource)",
@@ -273,7 +287,17 @@ impl Broker {
             .kek
             .open_data_key(artifact.tenant_id.as_str(), &stored.wrapped_key)
             .map_err(|e| BrokerError::Internal(e.to_string()))?;
-        let file = self.blobs.open_blob(&artifact.blob_key)?;
+        Ok((self.blobs.open_blob(&artifact.blob_key)?, key))
+    }
+
+    /// Opens the decrypting reader of a stored artifact, from its start (see
+    /// [`Broker::artifact_blob`] for the audit requirement).
+    pub(crate) async fn open_artifact(
+        &self,
+        artifact: &Artifact,
+        recorded: &Recorded,
+    ) -> Result<BlobReader<io::BufReader<std::fs::File>>, BrokerError> {
+        let (file, key) = self.artifact_blob(artifact, recorded).await?;
         BlobReader::new(
             io::BufReader::new(file),
             &key,
@@ -306,11 +330,32 @@ impl Broker {
         let (artifact, recorded) = self
             .artifact_for(caller, id, Action::ArtifactView, EventKind::View)
             .await?;
-        let reader = self.open_artifact(&artifact, &recorded).await?;
         let kind = artifact.kind;
-        tokio::task::spawn_blocking(move || crate::view::render(reader, kind, page))
-            .await
-            .map_err(|e| BrokerError::Internal(format!("view task: {e}")))?
+        let index = match self.store.artifact_view_index(&artifact.id).await? {
+            Some(bytes) => Some(ViewIndex::decode(&bytes, artifact.size).ok_or_else(|| {
+                BrokerError::Internal("the stored view index does not decode".into())
+            })?),
+            None => None,
+        };
+        let Some(index) = index else {
+            // Stored before view indexes existed: read the whole artifact.
+            let reader = self.open_artifact(&artifact, &recorded).await?;
+            return tokio::task::spawn_blocking(move || crate::view::render(reader, kind, page))
+                .await
+                .map_err(|e| BrokerError::Internal(format!("view task: {e}")))?;
+        };
+        let (file, key) = self.artifact_blob(&artifact, &recorded).await?;
+        let bound = binding(artifact.tenant_id.as_str(), &artifact.blob_key);
+        let len = artifact.size;
+        tokio::task::spawn_blocking(move || {
+            let open = |offset| {
+                BlobReader::new_at(io::BufReader::new(file), &key, &bound, len, offset)
+                    .map_err(|e| BrokerError::Internal(e.to_string()))
+            };
+            crate::view::render_indexed(open, kind, &index, page)
+        })
+        .await
+        .map_err(|e| BrokerError::Internal(format!("view task: {e}")))?
     }
 
     /// The artifacts of a case the caller may read (metadata only; no bytes).

@@ -13,9 +13,9 @@
 //! Blob layout: `CUSTBLOB` | version (1 byte) | nonce (12) | wrapped content key (48) |
 //! chunks. Plaintext leaves [`BlobReader`] only chunk by chunk as each authenticates.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 
-use aead_stream::{DecryptorBE32, EncryptorBE32};
+use aead_stream::{EncryptorBE32, NewStream, StreamBE32, StreamPrimitive};
 use aes_gcm::aead::Aead;
 use aes_gcm::aead::Payload;
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
@@ -263,48 +263,81 @@ impl<W: Write> Write for BlobWriter<W> {
 
 /// Decrypts a blob as it is read; yields a chunk only after it authenticated, and fails
 /// on truncation (no authenticated last chunk) with [`AtRestError::Chunk`].
+///
+/// [`BlobReader::new`] reads from the start and finds the last chunk by reading ahead;
+/// [`BlobReader::new_at`] starts at any plaintext offset of a blob whose plaintext
+/// length is known (from the artifact's metadata) and decrypts only the chunks from
+/// there on: each chunk's position and last-chunk flag are part of its nonce, so a
+/// chunk moved, a wrong length or a truncated blob still fails authentication.
 pub struct BlobReader<R: Read> {
     inner: R,
-    decryptor: Option<DecryptorBE32<Aes256Gcm>>,
+    stream: StreamBE32<Aes256Gcm>,
     aad: Vec<u8>,
     /// Ciphertext read ahead (up to one chunk plus one byte, to know which is last).
     pending: Vec<u8>,
     plain: Zeroizing<Vec<u8>>,
     pos: usize,
     index: u64,
+    /// The last chunk's index, when the plaintext length is known.
+    last: Option<u64>,
+    /// Plaintext bytes to drop from the first chunk decrypted (`new_at`).
+    skip: usize,
     done: bool,
+}
+
+/// Reads and checks the preamble; returns the blob's STREAM and associated data.
+fn open_preamble<R: Read>(
+    inner: &mut R,
+    key: &DataKey,
+    binding: &str,
+) -> Result<(StreamBE32<Aes256Gcm>, Vec<u8>), AtRestError> {
+    let mut preamble = [0u8; PREAMBLE_LEN];
+    inner
+        .read_exact(&mut preamble)
+        .map_err(|_| AtRestError::Preamble)?;
+    let (magic, rest) = preamble.split_at(MAGIC.len());
+    let (version, wrapped) = rest.split_at(1);
+    if magic != MAGIC || version != [VERSION] {
+        return Err(AtRestError::Preamble);
+    }
+    let aad = blob_aad(binding);
+    let content_key = unwrap(&key.0, wrapped, &aad, "content")?;
+    let aead = Aes256Gcm::new_from_slice(content_key.as_slice())
+        .map_err(|_| AtRestError::Unwrap { what: "content" })?;
+    Ok((StreamBE32::from_aead(aead, &Default::default()), aad))
+}
+
+/// The ciphertext length of a blob holding `len` plaintext bytes (preamble included).
+pub fn blob_len(len: u64) -> Option<u64> {
+    let chunks = len / CHUNK as u64 + 1;
+    let tags = chunks.checked_mul(TAG as u64)?;
+    len.checked_add(tags)?.checked_add(PREAMBLE_LEN as u64)
 }
 
 impl<R: Read> BlobReader<R> {
     /// Opens a blob written by [`BlobWriter`] for the same `binding` under `key`.
     pub fn new(mut inner: R, key: &DataKey, binding: &str) -> Result<Self, AtRestError> {
-        let mut preamble = [0u8; PREAMBLE_LEN];
-        inner
-            .read_exact(&mut preamble)
-            .map_err(|_| AtRestError::Preamble)?;
-        let (magic, rest) = preamble.split_at(MAGIC.len());
-        let (version, wrapped) = rest.split_at(1);
-        if magic != MAGIC || version != [VERSION] {
-            return Err(AtRestError::Preamble);
-        }
-        let aad = blob_aad(binding);
-        let content_key = unwrap(&key.0, wrapped, &aad, "content")?;
-        let aead = Aes256Gcm::new_from_slice(content_key.as_slice())
-            .map_err(|_| AtRestError::Unwrap { what: "content" })?;
+        let (stream, aad) = open_preamble(&mut inner, key, binding)?;
         Ok(Self {
             inner,
-            decryptor: Some(DecryptorBE32::from_aead(aead, &Default::default())),
+            stream,
             aad,
             pending: Vec::with_capacity(CHUNK + TAG + 1),
             plain: Zeroizing::new(Vec::with_capacity(CHUNK + TAG)),
             pos: 0,
             index: 0,
+            last: None,
+            skip: 0,
             done: false,
         })
     }
 
     fn fill_pending(&mut self) -> io::Result<()> {
-        let want = CHUNK + TAG + 1;
+        let want = match self.last {
+            // Known length: exactly this chunk (a short read is a truncation).
+            Some(_) => CHUNK + TAG,
+            None => CHUNK + TAG + 1,
+        };
         while self.pending.len() < want {
             let start = self.pending.len();
             self.pending.resize(want, 0);
@@ -329,7 +362,10 @@ impl<R: Read> BlobReader<R> {
         self.fill_pending()?;
         let index = self.index;
         let bad = || io::Error::from(AtRestError::Chunk { index });
-        let is_last = self.pending.len() <= CHUNK + TAG;
+        let is_last = match self.last {
+            Some(last) => index == last,
+            None => self.pending.len() <= CHUNK + TAG,
+        };
         let take = self.pending.len().min(CHUNK + TAG);
         if take < TAG {
             return Err(bad());
@@ -338,21 +374,60 @@ impl<R: Read> BlobReader<R> {
         self.plain
             .extend_from_slice(self.pending.get(..take).unwrap_or_default());
         self.pending.drain(..take);
-        if is_last {
-            let decryptor = self.decryptor.take().ok_or_else(bad)?;
-            decryptor
-                .decrypt_last_in_place(&self.aad, &mut *self.plain)
-                .map_err(|_| bad())?;
-            self.done = true;
-        } else {
-            let decryptor = self.decryptor.as_mut().ok_or_else(bad)?;
-            decryptor
-                .decrypt_next_in_place(&self.aad, &mut *self.plain)
-                .map_err(|_| bad())?;
+        let position = u32::try_from(index).map_err(|_| bad())?;
+        self.stream
+            .decrypt_in_place(position, is_last, &self.aad, &mut *self.plain)
+            .map_err(|_| bad())?;
+        if !is_last && self.plain.len() != CHUNK {
+            return Err(bad());
         }
+        self.done = is_last;
         self.index += 1;
-        self.pos = 0;
+        self.pos = self.skip.min(self.plain.len());
+        self.skip = 0;
         Ok(())
+    }
+}
+
+impl<R: Read + Seek> BlobReader<R> {
+    /// Opens a blob of `len` plaintext bytes (the artifact's recorded size) at
+    /// plaintext `offset`: only the chunks from the one holding `offset` are read and
+    /// decrypted. A blob whose size does not match `len` is refused.
+    pub fn new_at(
+        mut inner: R,
+        key: &DataKey,
+        binding: &str,
+        len: u64,
+        offset: u64,
+    ) -> Result<Self, AtRestError> {
+        let expected = blob_len(len).ok_or(AtRestError::Preamble)?;
+        if inner.seek(SeekFrom::End(0))? != expected {
+            return Err(AtRestError::Chunk {
+                index: len / CHUNK as u64,
+            });
+        }
+        inner.seek(SeekFrom::Start(0))?;
+        let (stream, aad) = open_preamble(&mut inner, key, binding)?;
+        let offset = offset.min(len);
+        let first = offset / CHUNK as u64;
+        let at = first
+            .checked_mul((CHUNK + TAG) as u64)
+            .and_then(|n| n.checked_add(PREAMBLE_LEN as u64))
+            .ok_or(AtRestError::Chunk { index: first })?;
+        inner.seek(SeekFrom::Start(at))?;
+        let skip = usize::try_from(offset % CHUNK as u64).unwrap_or(0);
+        Ok(Self {
+            inner,
+            stream,
+            aad,
+            pending: Vec::with_capacity(CHUNK + TAG),
+            plain: Zeroizing::new(Vec::with_capacity(CHUNK + TAG)),
+            pos: 0,
+            index: first,
+            last: Some(len / CHUNK as u64),
+            skip,
+            done: false,
+        })
     }
 }
 
@@ -440,6 +515,76 @@ mod tests {
         assert!(read_all(&kek, &wrapped, "ten_a/art_1", blob.get(..cut).unwrap()).is_err());
         // The same blob under another artifact's binding fails.
         assert!(read_all(&kek, &wrapped, "ten_a/art_2", &blob).is_err());
+    }
+
+    fn read_at(
+        kek: &Kek,
+        wrapped: &[u8],
+        blob: &[u8],
+        len: u64,
+        offset: u64,
+    ) -> io::Result<Vec<u8>> {
+        let dek = kek
+            .open_data_key("ten_a", wrapped)
+            .map_err(io::Error::from)?;
+        let mut reader =
+            BlobReader::new_at(io::Cursor::new(blob), &dek, "ten_a/art_1", len, offset)
+                .map_err(io::Error::from)?;
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn reading_from_an_offset_gives_the_rest_of_the_plaintext() {
+        for len in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK, 3 * CHUNK + 7] {
+            let (kek, wrapped, plain, blob) = roundtrip_fixture(len);
+            assert_eq!(blob_len(len as u64), Some(blob.len() as u64), "len {len}");
+            for offset in [0, 1, CHUNK - 1, CHUNK, CHUNK + 5, 2 * CHUNK, len] {
+                if offset > len {
+                    continue;
+                }
+                let got = read_at(&kek, &wrapped, &blob, len as u64, offset as u64).unwrap();
+                assert_eq!(
+                    got,
+                    plain.get(offset..).unwrap(),
+                    "len {len} offset {offset}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn reading_from_an_offset_still_authenticates() {
+        let len = 3 * CHUNK + 7;
+        let (kek, wrapped, _, blob) = roundtrip_fixture(len);
+        let len = len as u64;
+        let offset = CHUNK as u64 + 3;
+        // A flipped byte in a chunk that is read fails; the preamble is always checked.
+        for at in [5, PREAMBLE_LEN + CHUNK + TAG + 1, blob.len() - 1] {
+            let mut bad = blob.clone();
+            *bad.get_mut(at).unwrap() ^= 1;
+            assert!(
+                read_at(&kek, &wrapped, &bad, len, offset).is_err(),
+                "flip at {at}"
+            );
+        }
+        // A wrong recorded length (a tampered size) or a cut blob fails.
+        assert!(read_at(&kek, &wrapped, &blob, len - 1, offset).is_err());
+        assert!(read_at(&kek, &wrapped, &blob, len + 1, offset).is_err());
+        let cut = blob.get(..blob.len() - 1).unwrap();
+        assert!(read_at(&kek, &wrapped, cut, len, offset).is_err());
+        // Two chunks swapped: each carries its position, so the swap is detected.
+        let mut swapped = blob.clone();
+        let (a, b) = (PREAMBLE_LEN + CHUNK + TAG, PREAMBLE_LEN + 2 * (CHUNK + TAG));
+        let first = blob.get(a..b).unwrap().to_vec();
+        let second = blob.get(b..b + CHUNK + TAG).unwrap().to_vec();
+        swapped.get_mut(a..b).unwrap().copy_from_slice(&second);
+        swapped
+            .get_mut(b..b + CHUNK + TAG)
+            .unwrap()
+            .copy_from_slice(&first);
+        assert!(read_at(&kek, &wrapped, &swapped, len, offset).is_err());
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub(crate) struct Act {
     pub tenant: String,
     pub resource: Resource,
     pub decision: Decision,
+    /// The caller's access token id and proof id, for the detection bus (never in
+    /// the audit event itself).
+    pub watch: custody_watch::RequestContext,
 }
 
 impl Act {
@@ -47,6 +50,11 @@ impl Act {
                 case_id: None,
             },
             decision: Decision::Allow,
+            watch: custody_watch::RequestContext {
+                token_id: Some(caller.token_id.clone()),
+                proof_id: caller.proof_id.clone(),
+                geo: None,
+            },
         }
     }
 
@@ -69,7 +77,37 @@ impl Act {
                 case_id: None,
             },
             decision: Decision::Allow,
+            watch: custody_watch::RequestContext::default(),
         }
+    }
+
+    /// An act of a principal that has no session yet (device enrolment with a
+    /// one-time code), from the device it concerns.
+    pub fn by_principal(
+        principal: &custody_store::Principal,
+        device: &custody_store::Device,
+        kind: EventKind,
+        resource: &str,
+        id: &str,
+    ) -> Self {
+        let mut act = Self::system(kind, &tenant_of(principal), resource, id);
+        act.actor = Actor {
+            principal_id: principal.id.as_str().to_owned(),
+            principal_class: principal.class.as_str().to_owned(),
+            session_id: None,
+        };
+        act.device = Some(Device {
+            id: device.id.as_str().to_owned(),
+            key_thumbprint: Some(hex::encode(device.pop_jkt)),
+        });
+        act
+    }
+
+    /// Adds the case the resource belongs to.
+    #[must_use]
+    pub fn in_case(mut self, case: &str) -> Self {
+        self.resource.case_id = Some(case.to_owned());
+        self
     }
 
     /// Marks the act denied.
@@ -86,6 +124,15 @@ impl Act {
         self.resource.case_id = Some(case.to_owned());
         self
     }
+}
+
+/// The tenant an act concerning `principal` is filed under: its tenant, or `vendor`
+/// for vendor staff (operators, agents), as token issue events do.
+pub(crate) fn tenant_of(principal: &custody_store::Principal) -> String {
+    principal
+        .tenant_id
+        .as_ref()
+        .map_or_else(|| "vendor".to_owned(), |t| t.as_str().to_owned())
 }
 
 fn trace_id() -> String {
@@ -128,15 +175,35 @@ impl Broker {
             policy_bundle_id: self.policy.bundle_id().unwrap_or_else(|| "none".to_owned()),
             rules_version: self.scanner.rules_version().to_owned(),
         };
-        let log = Arc::clone(&self.audit);
-        let index = tokio::task::spawn_blocking(move || log.append(&event))
-            .await
-            .map_err(|e| BrokerError::AuditUnavailable(e.to_string()))?
-            .map_err(|e| BrokerError::AuditUnavailable(e.to_string()))?;
+        let index = self.append_with(event, &act.watch).await?;
         Ok(Recorded {
             index,
             kind,
             resource,
         })
+    }
+
+    /// Appends a ready-made event (the watch's `finding` and `containment` records)
+    /// durably, then publishes it on the detection bus.
+    pub(crate) async fn append_event(&self, event: AuditEvent) -> Result<u64, BrokerError> {
+        self.append_with(event, &custody_watch::RequestContext::default())
+            .await
+    }
+
+    /// Appends `event` durably and, only then, publishes it on the detection bus
+    /// (without waiting: see [`crate::watch`]).
+    async fn append_with(
+        &self,
+        event: AuditEvent,
+        ctx: &custody_watch::RequestContext,
+    ) -> Result<u64, BrokerError> {
+        let log = Arc::clone(&self.audit);
+        let (index, event) =
+            tokio::task::spawn_blocking(move || log.append(&event).map(|index| (index, event)))
+                .await
+                .map_err(|e| BrokerError::AuditUnavailable(e.to_string()))?
+                .map_err(|e| BrokerError::AuditUnavailable(e.to_string()))?;
+        self.publish_event(&event, ctx);
+        Ok(index)
     }
 }

@@ -1,5 +1,11 @@
 //! Tenants, principals and cases: who exists and which case belongs to whom. Every
-//! use case is a policy decision.
+//! use case is a policy decision, and every change is an audit event appended before
+//! the change is acknowledged (`tenant_create`, `principal_create`, `case_open`,
+//! `case_assign`, `support_mode_change`; `device_enrol` in [`crate::identity`]). If
+//! the append fails the request fails: a case assignment and a support-mode change are
+//! undone, a principal gets no enrolment code (so it can never sign in); a created
+//! tenant or case stays, unacknowledged and without its event (the store has no
+//! delete for them yet).
 
 use custody_policy::{Action, ResourceRef};
 use custody_store::{
@@ -7,6 +13,9 @@ use custody_store::{
     SupportMode, Tenant, TenantId,
 };
 
+use custody_audit::event::EventKind;
+
+use crate::audit::{Act, tenant_of};
 use crate::authz::FactSet;
 use crate::identity::Caller;
 use crate::{Broker, BrokerError, now_secs};
@@ -80,14 +89,18 @@ impl Broker {
             None,
         )
         .await?;
-        Ok(self
+        let tenant = self
             .store
             .create_tenant(&NewTenant {
                 name,
                 support_mode: SupportMode::OnRequest,
                 created_at: now_secs(),
             })
-            .await?)
+            .await?;
+        let id = tenant.id.as_str();
+        self.record(Act::by(caller, EventKind::TenantCreate, id, "tenant", id))
+            .await?;
+        Ok(tenant)
     }
 
     /// Creates a human principal and returns it with its one-time enrolment code.
@@ -136,6 +149,16 @@ impl Broker {
                 created_at: now_secs(),
             })
             .await?;
+        // Before the enrolment code exists: without the event, the principal can
+        // never sign in.
+        self.record(Act::by(
+            caller,
+            EventKind::PrincipalCreate,
+            &tenant_of(&principal),
+            "principal",
+            principal.id.as_str(),
+        ))
+        .await?;
         let code = self.new_enrolment_code(&principal.id).await?;
         Ok((principal, code))
     }
@@ -160,7 +183,7 @@ impl Broker {
             None,
         )
         .await?;
-        Ok(self
+        let case = self
             .store
             .create_case(&NewCase {
                 tenant_id: tenant.id,
@@ -168,7 +191,20 @@ impl Broker {
                 title,
                 created_at: now_secs(),
             })
-            .await?)
+            .await?;
+        let id = case.id.as_str();
+        self.record(
+            Act::by(
+                caller,
+                EventKind::CaseOpen,
+                case.tenant_id.as_str(),
+                "case",
+                id,
+            )
+            .in_case(id),
+        )
+        .await?;
+        Ok(case)
     }
 
     /// Loads a case and decides `action` on it for `caller`.
@@ -201,8 +237,21 @@ impl Broker {
         case: &CaseId,
         agent: &PrincipalId,
     ) -> Result<Case, BrokerError> {
-        self.case_for(caller, case, Action::CaseAssign).await?;
-        Ok(self.store.assign_case(case, agent, now_secs()).await?)
+        let (_, tenant) = self.case_for(caller, case, Action::CaseAssign).await?;
+        let assigned = self.store.assign_case(case, agent, now_secs()).await?;
+        let act = Act::by(
+            caller,
+            EventKind::CaseAssign,
+            tenant.id.as_str(),
+            "case_assignment",
+            agent.as_str(),
+        )
+        .in_case(case.as_str());
+        if let Err(err) = self.record(act).await {
+            let _ = self.store.unassign_case(case, agent).await;
+            return Err(err);
+        }
+        Ok(assigned)
     }
 
     /// The cases the caller may read: a customer admin's tenant's cases, an agent's
@@ -247,7 +296,22 @@ impl Broker {
             None,
         )
         .await?;
-        Ok(self.store.set_support_mode(tenant, mode).await?)
+        let changed = self.store.set_support_mode(tenant, mode).await?;
+        let act = Act::by(
+            caller,
+            EventKind::SupportModeChange,
+            tenant.as_str(),
+            "support_mode",
+            mode.as_str(),
+        );
+        if let Err(err) = self.record(act).await {
+            let _ = self
+                .store
+                .set_support_mode(tenant, current.support_mode)
+                .await;
+            return Err(err);
+        }
+        Ok(changed)
     }
 }
 

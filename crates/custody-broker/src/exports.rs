@@ -304,6 +304,38 @@ impl Broker {
                 created_at: now_secs(),
             })
             .await?;
+        let sealed = self
+            .seal_to_device(caller, artifact, case, recorded, &export, release_key)
+            .await;
+        if sealed.is_err() {
+            // Nothing half-way: the export row never stays pending without its file,
+            // so its release key can never be handed out. If even this fails the row
+            // stays pending, but its file was never sent and it expires in minutes.
+            if let Err(e) = self
+                .store
+                .end_export(&export.id, custody_store::ExportState::Refused, now_secs())
+                .await
+            {
+                tracing::error!(export.id = %export.id.as_str(), error.detail = %e, "cannot end a failed export");
+            }
+        }
+        sealed
+    }
+
+    /// Seals the artifact for `export` to the caller's device and wraps it under the
+    /// release key.
+    async fn seal_to_device(
+        &self,
+        caller: &Caller,
+        artifact: &custody_store::Artifact,
+        case: &custody_store::CaseId,
+        recorded: &crate::audit::Recorded,
+        export: &custody_store::Export,
+        release_key: zeroize::Zeroizing<[u8; 32]>,
+    ) -> Result<SealedExport, BrokerError> {
+        let internal = |e: String| BrokerError::Internal(format!("export: {e}"));
+        let now = u64::try_from(export.not_before).unwrap_or(0);
+        let not_after = u64::try_from(export.not_after).unwrap_or(0);
         let recipient = custody_seal::HpkePublicKey::from_jwk(&caller.device.hpke_public_jwk)
             .map_err(|e| internal(e.to_string()))?;
         let mut export_id = [0u8; 16];
@@ -344,7 +376,7 @@ impl Broker {
         .await
         .map_err(|e| internal(e.to_string()))??;
         Ok(SealedExport {
-            id: export.id,
+            id: export.id.clone(),
             not_after,
             bytes,
         })

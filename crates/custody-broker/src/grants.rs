@@ -36,11 +36,12 @@ pub const SUPPORT_LEAD: &str = "support_lead";
 /// The second vendor group in `delegated` mode.
 pub const SECURITY_REVIEWER: &str = "security_reviewer";
 
-/// A grant and its approval request, as returned to clients.
+/// An approval request as returned to clients, with its grant when it has one (grant
+/// and export requests; service-account and tenant-revocation requests have none).
 #[derive(Debug, serde::Serialize)]
 pub struct GrantView {
-    /// The grant.
-    pub grant: Grant,
+    /// The grant (`None` for vendor requests: service accounts, tenant revocation).
+    pub grant: Option<Grant>,
     /// The approval request id.
     pub approval_request_id: ApprovalRequestId,
     /// The exact request approvers sign.
@@ -154,7 +155,7 @@ impl Broker {
         )
         .await?;
         Ok(GrantView {
-            grant,
+            grant: Some(grant),
             approval_request_id: stored.id,
             request: approval,
             digest: hex::encode(digest),
@@ -168,6 +169,11 @@ impl Broker {
         caller: &Caller,
         id: &ApprovalRequestId,
     ) -> Result<GrantView, BrokerError> {
+        if let Some((stored, request)) = self.load_vendor_approval(id).await? {
+            self.check_vendor_approver(caller, &request, true).await?;
+            let approvals = self.store.list_approvals(&stored.id).await?.len();
+            return Ok(vendor_view(stored, request, approvals));
+        }
         let (stored, request, grant, tenant) = self.load_approval(id).await?;
         self.decide_approve(caller, &grant, &tenant).await?;
         self.grant_view(stored, request, grant).await
@@ -181,7 +187,7 @@ impl Broker {
     ) -> Result<GrantView, BrokerError> {
         let approvals = self.store.list_approvals(&stored.id).await?.len();
         Ok(GrantView {
-            grant,
+            grant: Some(grant),
             approval_request_id: stored.id,
             digest: hex::encode(request.digest().as_bytes()),
             request,
@@ -215,6 +221,15 @@ impl Broker {
         };
         let grant = self.store.grant(&grant_id).await?;
         let tenant = self.store.tenant(&grant.tenant_id).await?;
+        // A containment freeze of the tenant's exports refuses every step of an export
+        // (see `crate::containment`).
+        if request.action == Action::ArtifactExport
+            && self.store.export_freeze(&tenant.id).await?.is_some()
+        {
+            return Err(BrokerError::Forbidden {
+                action: Action::ArtifactExport.as_str(),
+            });
+        }
         Ok((stored, request, grant, tenant))
     }
 
@@ -289,6 +304,11 @@ impl Broker {
         signature: &[u8],
         signed_at: u64,
     ) -> Result<GrantView, BrokerError> {
+        if let Some((stored, request)) = self.load_vendor_approval(id).await? {
+            return self
+                .approve_vendor(caller, stored, request, signature, signed_at)
+                .await;
+        }
         let (stored, request, grant, tenant) = self.load_approval(id).await?;
         self.decide_approve(caller, &grant, &tenant).await?;
         let signature: [u8; 64] = signature
@@ -352,6 +372,27 @@ impl Broker {
         request: &ApprovalRequest,
         tenant: &Tenant,
     ) -> Result<Option<custody_policy::QuorumEvidence>, BrokerError> {
+        let (approvals, keys) = self.collect_approvals(stored, request).await?;
+        let (rule, admins) = self.grant_rule(tenant).await?;
+        let check = QuorumCheck {
+            request,
+            approvals: &approvals,
+            keys: &keys,
+            support_mode: policy_mode(tenant.support_mode),
+            tenant_admins: &admins,
+            risk_score: 0,
+            now: u64::try_from(now_secs()).unwrap_or(0),
+        };
+        Ok(rule.evaluate(&QuorumConfig::default(), &check).ok())
+    }
+
+    /// The stored approvals of `stored` as policy approvals over `request`, with the
+    /// key of each approver whose signature verifies with one of their active devices.
+    async fn collect_approvals(
+        &self,
+        stored: &custody_store::ApprovalRequest,
+        request: &ApprovalRequest,
+    ) -> Result<(Vec<Approval>, ApproverKeys), BrokerError> {
         let mut keys = ApproverKeys::new();
         let mut approvals = Vec::new();
         for row in self.store.list_approvals(&stored.id).await? {
@@ -380,17 +421,7 @@ impl Broker {
             }
             approvals.push(approval);
         }
-        let (rule, admins) = self.grant_rule(tenant).await?;
-        let check = QuorumCheck {
-            request,
-            approvals: &approvals,
-            keys: &keys,
-            support_mode: policy_mode(tenant.support_mode),
-            tenant_admins: &admins,
-            risk_score: 0,
-            now: u64::try_from(now_secs()).unwrap_or(0),
-        };
-        Ok(rule.evaluate(&QuorumConfig::default(), &check).ok())
+        Ok((approvals, keys))
     }
 
     async fn try_complete(
@@ -450,6 +481,209 @@ impl Broker {
     /// Looks a grant up by id (tests and `custody check`).
     pub async fn grant(&self, id: &GrantId) -> Result<Grant, BrokerError> {
         Ok(self.store.grant(id).await?)
+    }
+}
+
+/// Actions whose approval requests are vendor-wide and name no grant: creating or
+/// widening a service account, and revoking everything of a tenant. Their quorum is
+/// `Broker::vendor_rule`: one support lead AND one security reviewer, never the
+/// requester, whatever the tenant's support mode.
+pub const VENDOR_ACTIONS: [Action; 2] = [Action::ServiceAccountCreate, Action::TenantRevokeAll];
+
+fn vendor_view(
+    stored: custody_store::ApprovalRequest,
+    request: ApprovalRequest,
+    approvals: usize,
+) -> GrantView {
+    GrantView {
+        grant: None,
+        approval_request_id: stored.id,
+        digest: hex::encode(request.digest().as_bytes()),
+        request,
+        approvals,
+    }
+}
+
+impl Broker {
+    /// Stores a vendor approval request (see [`VENDOR_ACTIONS`]) and returns its view.
+    pub(crate) async fn create_vendor_request(
+        &self,
+        caller: &Caller,
+        request: ApprovalRequest,
+        tenant: Option<&custody_store::TenantId>,
+    ) -> Result<GrantView, BrokerError> {
+        request
+            .validate()
+            .map_err(|e| BrokerError::BadRequest(e.to_string()))?;
+        let digest = *request.digest().as_bytes();
+        let stored = self
+            .store
+            .create_approval_request(&NewApprovalRequest {
+                action: request.action.as_str().to_owned(),
+                tenant_id: tenant.cloned(),
+                request_hash: digest,
+                requester_id: caller.principal.id.clone(),
+                parameters_json: serde_json::to_string(&request)
+                    .map_err(|e| BrokerError::Internal(e.to_string()))?,
+                grant_id: None,
+                created_at: now_secs(),
+                expires_at: i64::try_from(request.expires_at).unwrap_or(i64::MAX),
+            })
+            .await?;
+        Ok(vendor_view(stored, request, 0))
+    }
+
+    /// A vendor approval request (see [`VENDOR_ACTIONS`]) by id; `None` for grant and
+    /// export requests. The stored hash must be the digest of the stored request.
+    pub(crate) async fn load_vendor_approval(
+        &self,
+        id: &ApprovalRequestId,
+    ) -> Result<Option<(custody_store::ApprovalRequest, ApprovalRequest)>, BrokerError> {
+        let stored = self.store.approval_request(id).await?;
+        let request: ApprovalRequest = serde_json::from_str(&stored.parameters_json)
+            .map_err(|e| BrokerError::Internal(format!("stored approval request: {e}")))?;
+        if stored.grant_id.is_some() || !VENDOR_ACTIONS.contains(&request.action) {
+            return Ok(None);
+        }
+        if stored.request_hash != *request.digest().as_bytes()
+            || stored.action != request.action.as_str()
+        {
+            return Err(BrokerError::Internal(
+                "stored approval request does not match its hash".into(),
+            ));
+        }
+        Ok(Some((stored, request)))
+    }
+
+    /// The quorum rule of vendor requests: one `support_lead` AND one
+    /// `security_reviewer` among active vendor principals (agents and operators).
+    pub(crate) async fn vendor_rule(&self) -> Result<QuorumRule, BrokerError> {
+        let mut vendor = self
+            .store
+            .list_principals(Some(PrincipalClass::SupportAgent))
+            .await?;
+        vendor.extend(
+            self.store
+                .list_principals(Some(PrincipalClass::Operator))
+                .await?,
+        );
+        let members = |group: &str| -> BTreeSet<String> {
+            vendor
+                .iter()
+                .filter(|p| !p.suspended && p.groups.iter().any(|g| g == group))
+                .map(|p| p.id.as_str().to_owned())
+                .collect()
+        };
+        Ok(QuorumRule {
+            groups: vec![
+                ApproverGroup {
+                    name: SUPPORT_LEAD.to_owned(),
+                    required: 1,
+                    members: members(SUPPORT_LEAD),
+                },
+                ApproverGroup {
+                    name: SECURITY_REVIEWER.to_owned(),
+                    required: 1,
+                    members: members(SECURITY_REVIEWER),
+                },
+            ],
+        })
+    }
+
+    /// Who may see or approve a vendor request: a member of one of the rule's groups;
+    /// the requester may read its own request (`read`) but never approve it.
+    async fn check_vendor_approver(
+        &self,
+        caller: &Caller,
+        request: &ApprovalRequest,
+        read: bool,
+    ) -> Result<(), BrokerError> {
+        let forbidden = BrokerError::Forbidden {
+            action: Action::GrantApprove.as_str(),
+        };
+        if caller.principal.id.as_str() == request.requester {
+            return if read { Ok(()) } else { Err(forbidden) };
+        }
+        let rule = self.vendor_rule().await?;
+        let member = rule
+            .groups
+            .iter()
+            .any(|g| g.members.contains(caller.principal.id.as_str()));
+        if member { Ok(()) } else { Err(forbidden) }
+    }
+
+    async fn approve_vendor(
+        &self,
+        caller: &Caller,
+        stored: custody_store::ApprovalRequest,
+        request: ApprovalRequest,
+        signature: &[u8],
+        signed_at: u64,
+    ) -> Result<GrantView, BrokerError> {
+        self.check_vendor_approver(caller, &request, false).await?;
+        let signature: [u8; 64] = signature
+            .try_into()
+            .map_err(|_| BrokerError::BadRequest("signature must be 64 bytes (Ed25519)".into()))?;
+        let approval = Approval {
+            approver: caller.principal.id.as_str().to_owned(),
+            request_digest: request.digest(),
+            signed_at,
+            signature,
+        };
+        let mut keys = ApproverKeys::new();
+        let key = policy_key(&caller.device)
+            .ok_or_else(|| BrokerError::Internal("device key is not Ed25519".into()))?;
+        keys.insert(caller.principal.id.as_str(), key);
+        if !approval_verifies(&approval, &request, &keys, now_u64()) {
+            return Err(BrokerError::BadRequest(
+                "the signature does not verify over this request with your device key".into(),
+            ));
+        }
+        self.store
+            .add_approval(&NewApproval {
+                request_id: stored.id.clone(),
+                request_hash: *request.digest().as_bytes(),
+                approver_id: caller.principal.id.clone(),
+                group: caller
+                    .principal
+                    .groups
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "none".to_owned()),
+                signature: signature.to_vec(),
+                approved_at: i64::try_from(signed_at).unwrap_or(i64::MAX),
+            })
+            .await?;
+        self.record(Act::by(
+            caller,
+            EventKind::GrantApprove,
+            &request.tenant,
+            "approval_request",
+            stored.id.as_str(),
+        ))
+        .await?;
+        let approvals = self.store.list_approvals(&stored.id).await?.len();
+        Ok(vendor_view(stored, request, approvals))
+    }
+
+    /// The quorum evidence of a vendor request, if its quorum is met now.
+    pub(crate) async fn vendor_evidence(
+        &self,
+        stored: &custody_store::ApprovalRequest,
+        request: &ApprovalRequest,
+    ) -> Result<Option<custody_policy::QuorumEvidence>, BrokerError> {
+        let (approvals, keys) = self.collect_approvals(stored, request).await?;
+        let rule = self.vendor_rule().await?;
+        let check = QuorumCheck {
+            request,
+            approvals: &approvals,
+            keys: &keys,
+            support_mode: custody_policy::SupportMode::Delegated,
+            tenant_admins: &BTreeSet::new(),
+            risk_score: 0,
+            now: now_u64(),
+        };
+        Ok(rule.evaluate(&QuorumConfig::default(), &check).ok())
     }
 }
 

@@ -60,6 +60,11 @@ pub struct Caller {
     pub device: Device,
     /// The session id (`sid`).
     pub session: String,
+    /// The access token's id (`jti`): what revoking "this token" names.
+    pub token_id: String,
+    /// The DPoP proof's id (`jti`) of this request, if known (the detection bus
+    /// compares it across principals and keys).
+    pub proof_id: Option<String>,
     /// The token class.
     pub class: TokenClass,
     /// The observed network context.
@@ -206,6 +211,13 @@ impl Broker {
                 created_at: now_secs(),
             })
             .await?;
+        self.record(Act::system(
+            EventKind::PrincipalCreate,
+            "vendor",
+            "principal",
+            operator.id.as_str(),
+        ))
+        .await?;
         let code = self.new_enrolment_code(&operator.id).await?;
         Ok(Initialized {
             operator: operator.id,
@@ -317,6 +329,18 @@ impl Broker {
                 created_at: now_secs(),
             })
             .await?;
+        // Audited before it is acknowledged; without its event the device is revoked.
+        let act = Act::by_principal(
+            &principal,
+            &device,
+            EventKind::DeviceEnrol,
+            "device",
+            device.id.as_str(),
+        );
+        if let Err(err) = self.record(act).await {
+            let _ = self.store.revoke_device(&device.id, now_secs()).await;
+            return Err(err);
+        }
         Ok(device)
     }
 
@@ -385,6 +409,8 @@ impl Broker {
             principal: principal.clone(),
             device,
             session: issued.claims.sid.clone(),
+            token_id: issued.claims.jti.clone(),
+            proof_id: crate::watch::proof_id(proof),
             class,
             network: network_of(peer),
             peer,
@@ -407,7 +433,7 @@ impl Broker {
 
     /// Brings the verifier's revocation state up to the authority's head (one node:
     /// the feed is in-process, so freshness is confirmed on every request).
-    fn sync_revocations(&self, now: Timestamp) -> Result<(), BrokerError> {
+    pub(crate) fn sync_revocations(&self, now: Timestamp) -> Result<(), BrokerError> {
         let store = self.authority.revocations();
         let stale = |e: String| BrokerError::Unauthenticated(format!("revocation state: {e}"));
         let version = self.verifier.revocation_version().unwrap_or(0);
@@ -471,7 +497,10 @@ impl Broker {
                 },
                 now,
             )
-            .map_err(|e| unauthenticated(&e))?;
+            .map_err(|e| {
+                self.publish_refused(token, proof, &e, facts.peer);
+                unauthenticated(&e)
+            })?;
         let claims = verified.claims();
         let principal_id = PrincipalId::parse(&claims.sub)
             .map_err(|_| BrokerError::Unauthenticated("token subject is unknown".into()))?;
@@ -498,14 +527,18 @@ impl Broker {
                     "the proof key is not an active device of this principal".into(),
                 )
             })?;
-        Ok(Caller {
+        let caller = Caller {
             principal,
             device,
             session: claims.sid.clone(),
+            token_id: claims.jti.clone(),
+            proof_id: crate::watch::proof_id(proof),
             class: claims.cls,
             network,
             peer: facts.peer,
-        })
+        };
+        self.publish_authenticated(&caller);
+        Ok(caller)
     }
 }
 

@@ -8,13 +8,21 @@
 //! - [`Broker`]: opened over a data directory ([`BrokerOptions`]).
 //! - [`Caller`]: an authenticated request (token, proof, device, network).
 //! - [`atrest`]: envelope encryption of stored artifacts with per-tenant data keys.
+//! - [`check`]: `custody check`, the invariants of DESIGN §2 evaluated on the
+//!   deployment ([`Broker::check`]).
 //! - [`keys`]: the server's key files.
-//! - [`revocations`]: the persisted revocation log of the Token Authority.
+//! - [`revocations`]: the persisted revocation log of the Token Authority, and
+//!   revocation by token, session, principal, device and tenant.
+//! - [`service_accounts`]: service accounts created and widened through a quorum.
+//! - [`containment`]: containment actions for the detection bus ([`Broker::contain`]).
+//! - [`watch`]: the detection bus wired in: signals published, findings contained.
 
 pub mod artifacts;
 pub mod atrest;
 mod audit;
 mod authz;
+pub mod check;
+pub mod containment;
 pub mod directory;
 mod error;
 pub mod exports;
@@ -22,7 +30,9 @@ pub mod grants;
 pub mod identity;
 pub mod keys;
 pub mod revocations;
+pub mod service_accounts;
 pub mod view;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -93,6 +103,8 @@ pub struct Broker {
     scanner: Arc<Scanner>,
     public_url: String,
     on_decision: Option<DecisionHook>,
+    /// The detection bus's publishing end, once [`watch::start`] ran.
+    watch: std::sync::OnceLock<watch::Tap>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -204,6 +216,7 @@ impl Broker {
             scanner: Arc::new(Scanner::new()),
             public_url: options.public_url,
             on_decision: options.on_decision,
+            watch: std::sync::OnceLock::new(),
         })
     }
 

@@ -156,6 +156,22 @@ impl Client {
         Self::new(base, key)
     }
 
+    /// Sends every request from `address` (the client socket's source address,
+    /// e.g. one of several loopback addresses, or one egress interface of a
+    /// multi-homed host). Keeps the token and the nonce.
+    pub fn with_local_address(mut self, address: std::net::IpAddr) -> Result<Self, ClientError> {
+        self.http = reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(600))
+            .local_address(address)
+            .build()
+            .map_err(|e| ClientError::Transport {
+                url: self.base.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(self)
+    }
+
     /// Uses an access token obtained earlier.
     pub fn set_token(&mut self, token: String) {
         self.token = Some(Zeroizing::new(token));

@@ -3,6 +3,10 @@
 //! `cargo bench -p custody-har --bench sanitize_big -- 100` generates (once)
 //! `/var/tmp/custody-bench-100mb.har`, sanitizes it to `/dev/null` on one thread and
 //! prints MB/s and the process's peak RSS (VmHWM).
+//!
+//! With the argument `artifact` it goes through `custody_har::artifact::sanitize_seekable`
+//! instead of `har::sanitize`: the path of `custody sanitize <file>` (kind detection,
+//! digests computed once around the HAR run).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -41,29 +45,50 @@ fn main() {
         let (bytes, entries) = common::write_har(42, size_mb << 20, file).unwrap();
         eprintln!("generated {path}: {bytes} bytes, {entries} entries");
     }
+    let artifact = std::env::args().skip(1).any(|a| a == "artifact");
     let scanner = Scanner::new();
     let redactor = Redactor::new([9; 32]);
-    let input = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&path).unwrap());
     let output = std::fs::File::create("/dev/null").unwrap();
     let start = Instant::now();
-    let report = custody_har::har::sanitize(
-        input,
-        output,
-        &scanner,
-        &redactor,
-        &SanitizeOptions::default(),
-    );
-    let secs = start.elapsed().as_secs_f64();
-    let report = match report {
-        Ok(r) => r,
-        Err(e) => panic!("sanitize failed: {e}"),
+    let (bytes_in, entries, redactions) = if artifact {
+        let input = std::fs::File::open(&path).unwrap();
+        let report = custody_har::artifact::sanitize_seekable(
+            input,
+            output,
+            &scanner,
+            &redactor,
+            &custody_har::artifact::ArtifactOptions::default(),
+        );
+        match report {
+            Ok(r) => {
+                assert_eq!(r.input_sha256.len(), 64);
+                assert_eq!(r.output_sha256.len(), 64);
+                (r.input_bytes, r.entries, r.redactions)
+            }
+            Err(e) => panic!("sanitize failed: {e}"),
+        }
+    } else {
+        let input = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&path).unwrap());
+        let report = custody_har::har::sanitize(
+            input,
+            output,
+            &scanner,
+            &redactor,
+            &SanitizeOptions::default(),
+        );
+        match report {
+            Ok(r) => (r.bytes_in, r.entries, r.redactions),
+            Err(e) => panic!("sanitize failed: {e}"),
+        }
     };
-    let mb = report.bytes_in as f64 / (1024.0 * 1024.0);
+    let secs = start.elapsed().as_secs_f64();
+    let mb = bytes_in as f64 / (1024.0 * 1024.0);
     println!(
-        "sanitize_big: input {:.1} MiB, {} entries, {} redactions, {:.2} s, {:.1} MiB/s, peak RSS {:.1} MiB",
+        "sanitize_big{}: input {:.1} MiB, {} entries, {} redactions, {:.2} s, {:.1} MiB/s, peak RSS {:.1} MiB",
+        if artifact { " (artifact)" } else { "" },
         mb,
-        report.entries,
-        report.redactions,
+        entries,
+        redactions,
         secs,
         mb / secs,
         vm_hwm_kib() as f64 / 1024.0

@@ -637,8 +637,11 @@ fn sanitize_kind(
             Ok(())
         }
         Kind::Har | Kind::Json => {
+            // The report's digests are those of `walk_stream`/`walk_seekable`
+            // (`Hashing`, `HashingWriter` around these same bytes): the inner run
+            // does not hash them a second time.
             let result = if kind == Kind::Har {
-                crate::har::sanitize(
+                crate::har::sanitize_undigested(
                     input,
                     output,
                     env.scanner,
@@ -646,7 +649,7 @@ fn sanitize_kind(
                     &env.options.sanitize,
                 )
             } else {
-                crate::json::sanitize(
+                crate::json::sanitize_undigested(
                     input,
                     output,
                     env.scanner,

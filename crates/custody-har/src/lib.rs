@@ -17,6 +17,8 @@ pub mod artifact;
 pub mod error;
 pub mod har;
 pub mod json;
+#[cfg(test)]
+mod reference;
 pub mod report;
 pub mod text;
 

@@ -131,6 +131,59 @@ fn report_digests_are_of_input_and_output_and_hold_no_value() {
     assert!(json.contains("\"by_class\"") && json.contains("\"rules_version\""));
 }
 
+/// The HAR and JSON runs inside `artifact` do not hash (the wrapper hashes the very
+/// bytes it reads and writes): the report must still carry both digests, of the whole
+/// input (BOM and whitespace included) and of the output, for streamed and seekable
+/// inputs; and the public `har::sanitize` / `json::sanitize`
+/// reports keep their own digests.
+#[test]
+fn har_and_json_reports_carry_both_digests_on_every_path() {
+    let token = opaque(6, 40);
+    let har = har_with(&token);
+    let json = format!("{{\"items\":[{{\"password\":\"{token}\"}}]}}");
+    for input in [har.as_str(), json.as_str()] {
+        let (out, report) = run(input.as_bytes(), &ArtifactOptions::default()).unwrap();
+        assert!(!out.contains(&token));
+        assert_eq!(report.input_sha256, hex(&Sha256::digest(input.as_bytes())));
+        assert_eq!(report.output_sha256, hex(&Sha256::digest(out.as_bytes())));
+
+        let mut seek_out = Vec::new();
+        let seek_report = artifact::sanitize_seekable(
+            Cursor::new(input.as_bytes()),
+            &mut seek_out,
+            &Scanner::new(),
+            &Redactor::new([5; 32]),
+            &ArtifactOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(seek_out, out.as_bytes());
+        assert_eq!(seek_report.input_sha256, report.input_sha256);
+        assert_eq!(seek_report.output_sha256, report.output_sha256);
+
+        let mut direct_out = Vec::new();
+        let direct = if report.kind == Kind::Har {
+            custody_har::har::sanitize(
+                input.as_bytes(),
+                &mut direct_out,
+                &Scanner::new(),
+                &Redactor::new([5; 32]),
+                &custody_har::SanitizeOptions::default(),
+            )
+        } else {
+            custody_har::json::sanitize(
+                input.as_bytes(),
+                &mut direct_out,
+                &Scanner::new(),
+                &Redactor::new([5; 32]),
+                &custody_har::SanitizeOptions::default(),
+            )
+        }
+        .unwrap();
+        assert_eq!(direct.input_sha256, hex(&Sha256::digest(input.as_bytes())));
+        assert_eq!(direct.output_sha256, hex(&Sha256::digest(&direct_out)));
+    }
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }

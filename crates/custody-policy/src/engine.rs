@@ -380,7 +380,18 @@ impl Loader<'_> {
                 if principal.tenant.is_some() {
                     return Err("a vendor principal with a tenant".to_owned());
                 }
-                self.add(principal_uid.clone(), Attrs::new(), HashSet::new())?;
+                let groups = self
+                    .facts
+                    .groups
+                    .get(&principal.id)
+                    .into_iter()
+                    .flatten()
+                    .map(|group| cedar::RestrictedExpression::new_string(group.clone()));
+                let attrs = Attrs::from([(
+                    "groups".to_owned(),
+                    cedar::RestrictedExpression::new_set(groups),
+                )]);
+                self.add(principal_uid.clone(), attrs, HashSet::new())?;
             }
         }
         Ok(principal_uid)

@@ -192,7 +192,7 @@ actions! {
     CaseRead => "case.read", "Read a case's metadata (resource: case).";
     GrantRequest => "grant.request", "Request a just-in-time grant for a case (resource: case).";
     GrantApprove => "grant.approve", "Approve a grant (resource: grant).";
-    TokenRevoke => "token.revoke", "Revoke tokens within a tenant (resource: tenant).";
+    TokenRevoke => "token.revoke", "Revoke tokens of a tenant (resource: tenant) or of one principal, its sessions or devices (resource: that principal).";
     TenantRevokeAll => "tenant.revoke_all", "Revoke everything touching a tenant (resource: tenant).";
     TenantSetSupportMode => "tenant.set_support_mode", "Set a tenant's support-access mode (resource: tenant).";
     PolicyActivate => "policy.activate", "Activate a policy bundle (resource: policy bundle).";
@@ -200,6 +200,9 @@ actions! {
     DeviceEnrol => "device.enrol", "Enrol a device key (resource: device).";
     PrincipalCreate => "principal.create", "Create a human principal (resource: the principal).";
     TenantCreate => "tenant.create", "Create a tenant (resource: tenant).";
+    TenantUnfreezeExports => "tenant.unfreeze_exports", "Lift a containment freeze of a tenant's exports (resource: tenant).";
+    ServiceAccountRequest => "serviceaccount.request", "Ask for a service account or a wider scope; the quorum decides serviceaccount.create (resource: the service account).";
+    DeploymentCheck => "deployment.check", "Run `custody check` over the deployment's invariants (resource: the active policy bundle).";
 }
 
 impl fmt::Display for Action {
@@ -390,6 +393,11 @@ pub struct Facts {
     /// Devices by id.
     #[serde(default)]
     pub devices: BTreeMap<String, DeviceFacts>,
+    /// Approver and role groups of vendor principals (support agents and operators) by
+    /// principal id (`support_lead`, `security_reviewer`); a vendor principal absent
+    /// here has no group.
+    #[serde(default)]
+    pub groups: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// The outcome of [`crate::PolicyEngine::authorize`]. Decision errors are not

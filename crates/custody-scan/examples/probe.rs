@@ -1,6 +1,7 @@
 //! Quick throughput and false-positive probe (one run per corpus, no statistics):
 //! `cargo run --release -p custody-scan --example probe`. Use the criterion bench
-//! for real figures.
+//! for real figures. `PROBE_MIB` sets the corpus size (default 16), `PROBE_ONLY`
+//! picks one corpus (for per-corpus instruction counts under callgrind).
 
 #[path = "../tests/common/corpus.rs"]
 mod corpus;
@@ -21,7 +22,11 @@ fn main() {
         ("har_like", corpus::har_like(3, size)),
     ];
 
+    let only = std::env::var("PROBE_ONLY").ok();
     for (name, c) in &corpora {
+        if only.as_deref().is_some_and(|o| o != *name) {
+            continue;
+        }
         let t = Instant::now();
         let found = scanner.scan(c.as_bytes());
         let d = t.elapsed();

@@ -158,6 +158,30 @@ pub(crate) static FRAGMENTS: &[&str] = &[
     "__secure-",
 ];
 
+/// Three-byte literals of the SIMD prefilter (see [`PREFILTER`]): one Teddy bucket
+/// each, so their fingerprints are exact.
+pub(crate) static PREFILTER_SHORT: &[&str] =
+    &["eyj", "://", ":aa", "7q~", "8q~", "sg.", "hf_", "pwd"];
+
+/// Four-byte literals of the SIMD prefilter, matched against the input folded to
+/// lower case. Every anchor's lower-case form contains one literal of this list or of
+/// [`PREFILTER_SHORT`] (`Scanner::new` checks it and falls back to the full automaton
+/// pass otherwise); the automaton then runs only on windows around literal hits. The
+/// literals favour punctuation (`pat-`, `kie:`, `_v1_`), which is rare in prose. The
+/// order (and the repeats: `sws `, `xsrf`, `hvs.`, `aiza`) places the literals in Teddy's 16 buckets
+/// by id so that each bucket's nibble masks stay selective; it was chosen by a local
+/// search over benign text, code, JSON, HTML and HAR (docs/bench/scan.md). The order
+/// changes speed only, never results.
+pub(crate) static PREFILTER: &[&str] = &[
+    "ghp_", "_tes", "oxs-", "ssio", "ghu_", "atbb", "sq0a", "npm_", "sig=", ".sla", "asia", "-beg",
+    "pss_", "oxe-", "ldt-", "y-us", "eaaa", "_liv", "oxa-", "lrt-", "ghr_", "acco", "sq0c", "aws4",
+    "ode=", "_v1_", "pca_", "kie\"", "pat-", "oxp-", "ptt-", "sk-p", "gho_", "ode\"", "1//0",
+    "ssid", "rer ", "$pro", "ypi-", "hvb.", "cret", "$san", "akia", "kie:", "ya29", "oxe.", "oat-",
+    "sk-a", "ghs_", "oriz", "__ho", "csrf", "amz-", "amlr", "pi_k", "sws ", "sws ", ".sid", "ppa_",
+    "pi-k", "pop ", "oxb-", "att3", "sk-s", "oken", "oxr-", "__se", "xsrf", "xsrf", "assw", "pike",
+    "hvs.", "hvs.", "hvs.", "aiza", "aiza", "pat_", "/web", "te_k", "_ver",
+];
+
 /// Number of rules in the default catalogue.
 pub(crate) const N: usize = 71;
 

@@ -14,6 +14,11 @@ use crate::validate;
 
 /// Marker prefix.
 const PREFIX: &str = "[redacted:";
+
+/// The searcher for [`PREFIX`], built once (a `memmem` searcher's set-up cost more
+/// than the search in short values).
+static PREFIX_FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(PREFIX));
 /// Longest hints part a marker may carry.
 const MAX_HINTS: usize = 160;
 
@@ -180,7 +185,8 @@ pub(crate) fn marker_len(s: &[u8]) -> Option<usize> {
 
 /// Spans of the well-formed markers inside `hay`.
 pub(crate) fn marker_spans(hay: &[u8]) -> Vec<Range<usize>> {
-    memchr::memmem::find_iter(hay, PREFIX.as_bytes())
+    PREFIX_FINDER
+        .find_iter(hay)
         .filter_map(|p| {
             hay.get(p..)
                 .and_then(marker_len)

@@ -5,7 +5,11 @@
 //!
 //! - [`app`] builds the router over an [`AppState`]; [`run`] binds and serves it.
 //! - [`config::Config`]: TOML file plus `CUSTODY_*` environment overrides.
-//! - [`metrics::Metrics`]: Prometheus metrics at `/metrics`.
+//! - [`metrics::Metrics`]: Prometheus metrics at `/metrics` on their own listener
+//!   ([`metrics_app`], `Config::metrics_listen`, loopback by default), never on the
+//!   public one.
+//! - The watch ([`custody_broker::watch`]): signals from the broker judged by the
+//!   detectors of `custody-watch`, findings contained (`Config::watch`).
 
 pub mod api_doc;
 pub mod config;
@@ -13,6 +17,7 @@ pub mod extract;
 pub mod metrics;
 pub mod problem;
 pub mod routes;
+pub mod routes_admin;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,7 +27,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use custody_broker::{Broker, BrokerOptions};
 
 pub use config::Config;
@@ -62,6 +67,9 @@ pub enum ServeError {
     /// The broker could not open its data directory, database or keys.
     #[error("cannot open the broker: {0}")]
     Broker(String),
+    /// The detection bus could not start (GeoIP database, settings).
+    #[error("cannot start the watch: {0}")]
+    Watch(String),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -89,11 +97,49 @@ pub async fn open_state(config: Config) -> Result<AppState, ServeError> {
     })
     .await
     .map_err(|e| ServeError::Broker(e.to_string()))?;
+    let broker = Arc::new(broker);
+    if config.watch.enabled {
+        start_watch(&broker, &config.watch, &metrics)?;
+    }
     Ok(AppState {
-        broker: Arc::new(broker),
+        broker,
         metrics,
         config: Arc::new(config),
     })
+}
+
+/// Starts the detection bus over `broker` (DESIGN §9): findings are contained
+/// through the broker and counted in `metrics`. A GeoIP database that cannot be
+/// read stops startup (the operator asked for impossible travel).
+fn start_watch(
+    broker: &Arc<Broker>,
+    settings: &config::WatchSettings,
+    metrics: &Arc<Metrics>,
+) -> Result<(), ServeError> {
+    use custody_broker::watch::{self, GeoLocator, MaxMindLocator, WatchOptions};
+    let locator = match &settings.geoip_db {
+        Some(path) => Some(Arc::new(
+            MaxMindLocator::open(path)
+                .map_err(|e| ServeError::Watch(format!("{}: {e}", path.display())))?,
+        ) as Arc<dyn GeoLocator>),
+        None => None,
+    };
+    let on_action = Arc::clone(metrics);
+    let on_drop = Arc::clone(metrics);
+    watch::start(
+        broker,
+        WatchOptions {
+            config: settings.detect.clone(),
+            locator,
+            metrics: Some(metrics.watch().clone()),
+            bus_capacity: settings.bus_capacity,
+            on_action: Some(Arc::new(move |action, ok| {
+                on_action.watch_action(action, ok)
+            })),
+            on_drop: Some(Arc::new(move || on_drop.watch_bus_dropped())),
+        },
+    )
+    .map_err(|e| ServeError::Watch(e.to_string()))
 }
 
 /// The router. Serve it with `into_make_service_with_connect_info::<SocketAddr>()`
@@ -111,6 +157,32 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/v1/tenants/{id}/cases", post(routes::post_case))
         .route("/v1/principals", post(routes::post_principal))
+        .route(
+            "/v1/service-accounts",
+            post(routes_admin::post_service_account),
+        )
+        .route(
+            "/v1/service-accounts/completions",
+            post(routes_admin::post_service_account_completion),
+        )
+        .route(
+            "/v1/service-accounts/{id}/scope",
+            post(routes_admin::post_service_account_scope),
+        )
+        .route("/v1/revocations", post(routes_admin::post_revocation))
+        .route(
+            "/v1/tenants/{id}/revocation-requests",
+            post(routes_admin::post_tenant_revocation_request),
+        )
+        .route(
+            "/v1/tenants/{id}/revocations",
+            post(routes_admin::post_tenant_revocation),
+        )
+        .route(
+            "/v1/tenants/{id}/export-freeze",
+            delete(routes_admin::delete_export_freeze),
+        )
+        .route("/v1/check", get(routes_admin::get_check))
         .route("/v1/cases", get(routes::get_cases))
         .route("/v1/cases/{id}", get(routes::get_case))
         .route("/v1/cases/{id}/assignments", post(routes::post_assignment))
@@ -142,10 +214,6 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(routes::get_ready))
         .route("/.well-known/jwks.json", get(routes::get_jwks))
         .route("/openapi.json", get(api_doc::get_openapi))
-        .route(
-            "/metrics",
-            get(metrics::expose).with_state(Arc::clone(&state.metrics)),
-        )
         .merge(api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -154,6 +222,17 @@ pub fn app(state: AppState) -> Router {
             metrics::track,
         ))
         .with_state(state)
+}
+
+/// The metrics router: `GET /metrics` and nothing else, for the metrics listener
+/// (`Config::metrics_listen`), which is never the public one: request latencies,
+/// decision and refusal counts describe the deployment to whoever can read them.
+pub fn metrics_app(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::expose))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(metrics)
 }
 
 async fn not_found() -> ApiError {
@@ -178,12 +257,24 @@ async fn add_nonce(State(state): State<AppState>, request: Request, next: Next) 
     response.into_response()
 }
 
-/// Binds `config.listen` and serves until ctrl-c.
+/// Binds `config.listen` (the API) and `config.metrics_listen` (metrics, if on) and
+/// serves both until ctrl-c.
 pub async fn run(state: AppState) -> Result<(), ServeError> {
     let addr = state.config.listen;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind { addr, source })?;
+    if let Some(addr) = state.config.metrics_listen {
+        let metrics = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        let app = metrics_app(Arc::clone(&state.metrics));
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(metrics, app).await {
+                tracing::error!(error.detail = %e, "metrics listener stopped");
+            }
+        });
+    }
     serve(listener, state).await
 }
 

@@ -1,5 +1,6 @@
 //! Prometheus metrics ([`Metrics`]): request latency histograms by route, policy
-//! decisions by outcome, artifacts refused, served at `/metrics` in the OpenMetrics
+//! decisions by outcome, artifacts refused, the watch's detection and containment
+//! figures (time-to-detect, time-to-revoke, findings, actions, bus drops), served at `/metrics` in the OpenMetrics
 //! text format. Labels are route templates and fixed words, never ids or values.
 
 use std::sync::Arc;
@@ -45,6 +46,15 @@ pub struct RefusalLabels {
     pub reason: String,
 }
 
+/// Labels of one containment step of the watch.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActionLabels {
+    /// The action (`revoke_session`, `suspend_principal`, `notify`...).
+    pub action: &'static str,
+    /// `effective` or `failed`.
+    pub outcome: &'static str,
+}
+
 /// The server's metrics.
 #[derive(Debug)]
 pub struct Metrics {
@@ -52,6 +62,9 @@ pub struct Metrics {
     requests: Family<RequestLabels, Histogram>,
     decisions: Family<DecisionLabels, Counter>,
     refused: Family<RefusalLabels, Counter>,
+    watch: custody_broker::watch::WatchMetrics,
+    watch_actions: Family<ActionLabels, Counter>,
+    watch_bus_dropped: Counter,
 }
 
 impl Metrics {
@@ -79,12 +92,49 @@ impl Metrics {
             "Artifacts refused at ingest (fail-closed)",
             refused.clone(),
         );
+        // The watch (DESIGN §9): signals, findings by kind, time-to-detect and
+        // time-to-revoke histograms, failed steps; then steps by action and the
+        // signals a full bus could not take (alert on any).
+        let watch = custody_broker::watch::WatchMetrics::register(&mut registry);
+        let watch_actions = Family::<ActionLabels, Counter>::default();
+        registry.register(
+            "watch_actions",
+            "Containment steps of the watch by action and outcome",
+            watch_actions.clone(),
+        );
+        let watch_bus_dropped = Counter::default();
+        registry.register(
+            "watch_bus_dropped",
+            "Signals the detection bus could not take (full): alert on any",
+            watch_bus_dropped.clone(),
+        );
         Self {
             registry,
             requests,
             decisions,
             refused,
+            watch,
+            watch_actions,
+            watch_bus_dropped,
         }
+    }
+
+    /// The watch's own metrics, to hand to the watch (clones share the series).
+    pub fn watch(&self) -> &custody_broker::watch::WatchMetrics {
+        &self.watch
+    }
+
+    /// Counts one containment step of the watch.
+    pub fn watch_action(&self, action: &'static str, effective: bool) {
+        let outcome = if effective { "effective" } else { "failed" };
+        self.watch_actions
+            .get_or_create(&ActionLabels { action, outcome })
+            .inc();
+    }
+
+    /// Counts one signal the detection bus could not take.
+    pub fn watch_bus_dropped(&self) {
+        self.watch_bus_dropped.inc();
     }
 
     /// Counts one policy decision.

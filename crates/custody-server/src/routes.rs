@@ -32,13 +32,26 @@ fn to_json<T: serde::Serialize>(value: &T) -> ApiResult<Value> {
 }
 
 /// `GET /healthz`: the process is up.
-#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "The process is up")))]
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    responses((status = 200, description = "The process is up", body = crate::api_doc::bodies::Health))
+)]
 pub async fn get_health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// `GET /readyz`: the database answers and a policy bundle is active.
-#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "Database up and a policy bundle active"), (status = 503, description = "Not ready")))]
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    responses(
+        (status = 200, description = "Database up and a policy bundle active", body = crate::api_doc::bodies::Ready),
+        (status = 503, description = "Not ready (same body)", body = crate::api_doc::bodies::Ready),
+    )
+)]
 pub async fn get_ready(State(state): State<AppState>) -> Response {
     let db = state.broker.store().ping().await.is_ok();
     let policy = state.broker.policy_bundle_id();
@@ -56,7 +69,12 @@ pub async fn get_ready(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /.well-known/jwks.json`: the Token Authority's public keys.
-#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "identity", responses((status = 200, description = "The token signing keys (JWKS)", content_type = "application/jwk-set+json")))]
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "identity",
+    responses((status = 200, description = "The token signing keys (JWKS)", body = crate::api_doc::bodies::Jwks, content_type = "application/jwk-set+json"))
+)]
 pub async fn get_jwks(State(state): State<AppState>) -> Response {
     (
         [(
@@ -79,7 +97,18 @@ pub struct EnrolBody {
 }
 
 /// `POST /v1/enrol`: registers a device with a one-time code.
-#[utoipa::path(post, path = "/v1/enrol", tag = "identity", request_body = EnrolBody, responses((status = 201, description = "Device enrolled"), (status = 400, body = ProblemBody, description = "Bad device document"), (status = 401, body = ProblemBody, description = "Unknown, used or expired code")))]
+#[utoipa::path(
+    post,
+    path = "/v1/enrol",
+    tag = "identity",
+    request_body = EnrolBody,
+    responses(
+        (status = 201, description = "Device enrolled", body = crate::api_doc::bodies::Enrolled),
+        (status = 400, description = "Bad device document", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "Unknown, used or expired code", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "The device is already enrolled", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn post_enrol(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<EnrolBody>,
@@ -97,7 +126,18 @@ pub async fn post_enrol(
 }
 
 /// `POST /v1/token`: device-key sign-in (a DPoP proof with the server nonce).
-#[utoipa::path(post, path = "/v1/token", tag = "identity", params(("DPoP" = String, Header, description = "DPoP proof over POST /v1/token with the server nonce, by an enrolled device key")), responses((status = 200, description = "A DPoP-bound access token"), (status = 401, body = ProblemBody, description = "use_dpop_nonce (retry with DPoP-Nonce) or refused")))]
+#[utoipa::path(
+    post,
+    path = "/v1/token",
+    tag = "identity",
+    params(("DPoP" = String, Header, description = "DPoP proof over POST /v1/token with the server nonce, by an enrolled device key")),
+    responses(
+        (status = 200, description = "A DPoP-bound access token", body = crate::api_doc::bodies::Token,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 401, description = "`use-dpop-nonce` (retry with the nonce in `DPoP-Nonce`) or refused", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "The audit log could not record the sign-in; no token was issued", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn post_token(State(state): State<AppState>, request: Request) -> ApiResult<Response> {
     let (parts, _) = request.into_parts();
     let peer = peer(&parts)?;
@@ -131,7 +171,15 @@ pub async fn post_token(State(state): State<AppState>, request: Request) -> ApiR
 }
 
 /// `GET /v1/me`: who the token says the caller is.
-#[utoipa::path(get, path = "/v1/me", tag = "identity", security(("dpop" = [])), responses((status = 200, description = "The caller"), (status = 401, body = ProblemBody, description = "Unauthenticated")))]
+#[utoipa::path(
+    get,
+    path = "/v1/me",
+    tag = "identity",
+    security(("dpop" = [])),
+    responses(
+        (status = 200, description = "The caller", body = crate::api_doc::bodies::Me),
+    )
+)]
 pub async fn get_me(Authenticated(caller): Authenticated) -> Json<Value> {
     Json(json!({
         "principal_id": caller.principal.id,
@@ -151,7 +199,18 @@ pub struct TenantBody {
 }
 
 /// `POST /v1/tenants`.
-#[utoipa::path(post, path = "/v1/tenants", tag = "directory", security(("dpop" = [])), request_body = TenantBody, responses((status = 201, description = "Tenant created"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
+#[utoipa::path(
+    post,
+    path = "/v1/tenants",
+    tag = "directory",
+    security(("dpop" = [])),
+    request_body = TenantBody,
+    responses(
+        (status = 201, description = "Tenant created", body = crate::api_doc::bodies::Tenant),
+        (status = 400, description = "Name missing, too long or with control characters", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "A tenant of that name exists", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn post_tenant(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -169,7 +228,9 @@ pub async fn post_tenant(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PrincipalBody {
-    /// `operator`, `customer_admin` or `support_agent`.
+    /// `operator`, `customer_admin` or `support_agent` (service accounts have their
+    /// own route).
+    #[schema(pattern = "^(operator|customer_admin|support_agent|service_account)$")]
     pub class: String,
     /// The tenant of a customer admin.
     #[serde(default)]
@@ -182,7 +243,18 @@ pub struct PrincipalBody {
 }
 
 /// `POST /v1/principals`: returns the principal and its one-time enrolment code.
-#[utoipa::path(post, path = "/v1/principals", tag = "directory", security(("dpop" = [])), request_body = PrincipalBody, responses((status = 201, description = "Principal and its one-time enrolment code"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
+#[utoipa::path(
+    post,
+    path = "/v1/principals",
+    tag = "directory",
+    security(("dpop" = [])),
+    request_body = PrincipalBody,
+    responses(
+        (status = 201, description = "Principal and its one-time enrolment code", body = crate::api_doc::bodies::PrincipalCreated, headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, description = "Unknown class, malformed tenant id, or a tenant given to a class that has none", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn post_principal(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -222,11 +294,23 @@ pub async fn post_principal(
 #[serde(deny_unknown_fields)]
 pub struct SupportModeBody {
     /// `off`, `on-request` or `delegated`.
+    #[schema(pattern = "^(off|on-request|delegated)$")]
     pub mode: String,
 }
 
 /// `PUT /v1/tenants/{id}/support-mode`.
-#[utoipa::path(put, path = "/v1/tenants/{id}/support-mode", tag = "directory", security(("dpop" = [])), params(("id" = String, Path, description = "Tenant id")), request_body = SupportModeBody, responses((status = 200, description = "Tenant"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
+#[utoipa::path(
+    put,
+    path = "/v1/tenants/{id}/support-mode",
+    tag = "directory",
+    security(("dpop" = [])),
+    params(("id" = String, Path, description = "Tenant id")),
+    request_body = SupportModeBody,
+    responses(
+        (status = 200, description = "Tenant", body = crate::api_doc::bodies::Tenant),
+        (status = 404, description = "No such tenant", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn put_support_mode(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -257,7 +341,18 @@ pub struct CaseBody {
 }
 
 /// `POST /v1/tenants/{id}/cases`.
-#[utoipa::path(post, path = "/v1/tenants/{id}/cases", tag = "cases", security(("dpop" = [])), params(("id" = String, Path, description = "Tenant id")), request_body = CaseBody, responses((status = 201, description = "Case opened"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{id}/cases",
+    tag = "cases",
+    security(("dpop" = [])),
+    params(("id" = String, Path, description = "Tenant id")),
+    request_body = CaseBody,
+    responses(
+        (status = 201, description = "Case opened", body = crate::api_doc::bodies::Case),
+        (status = 404, description = "No such tenant", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn post_case(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -274,7 +369,15 @@ pub async fn post_case(
 }
 
 /// `GET /v1/cases`.
-#[utoipa::path(get, path = "/v1/cases", tag = "cases", security(("dpop" = [])), responses((status = 200, description = "Cases the caller may read"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
+#[utoipa::path(
+    get,
+    path = "/v1/cases",
+    tag = "cases",
+    security(("dpop" = [])),
+    responses(
+        (status = 200, description = "Cases the caller may read", body = crate::api_doc::bodies::Cases),
+    )
+)]
 pub async fn get_cases(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -288,7 +391,17 @@ pub async fn get_cases(
 }
 
 /// `GET /v1/cases/{id}`.
-#[utoipa::path(get, path = "/v1/cases/{id}", tag = "cases", security(("dpop" = [])), params(("id" = String, Path, description = "Case id")), responses((status = 200, description = "Case"), (status = 404, body = ProblemBody, description = "No such case"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
+#[utoipa::path(
+    get,
+    path = "/v1/cases/{id}",
+    tag = "cases",
+    security(("dpop" = [])),
+    params(("id" = String, Path, description = "Case id")),
+    responses(
+        (status = 200, description = "Case", body = crate::api_doc::bodies::Case),
+        (status = 404, description = "No such case", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn get_case(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -312,7 +425,19 @@ pub struct AssignBody {
 }
 
 /// `POST /v1/cases/{id}/assignments`.
-#[utoipa::path(post, path = "/v1/cases/{id}/assignments", tag = "cases", security(("dpop" = [])), params(("id" = String, Path, description = "Case id")), request_body = AssignBody, responses((status = 200, description = "Case"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{id}/assignments",
+    tag = "cases",
+    security(("dpop" = [])),
+    params(("id" = String, Path, description = "Case id")),
+    request_body = AssignBody,
+    responses(
+        (status = 200, description = "Case", body = crate::api_doc::bodies::Case),
+        (status = 404, description = "No such case or agent", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "The agent is already assigned to the case", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn post_assignment(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -345,7 +470,21 @@ fn query_error<E: std::fmt::Display>(_: E) -> ApiError {
 
 /// `POST /v1/cases/{id}/artifacts`: the raw artifact as the body, streamed through
 /// the sanitizer; 201 with its metadata, or 422 with the refusal report.
-#[utoipa::path(post, path = "/v1/cases/{id}/artifacts", tag = "artifacts", security(("dpop" = [])), params(("id" = String, Path, description = "Case id"), UploadQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The raw artifact (HAR, JSON, text, zip)"), responses((status = 201, description = "Stored sanitized and encrypted; audited as ingest"), (status = 413, body = ProblemBody, description = "Too large"), (status = 422, body = ProblemBody, description = "Refused: replayable material remains or unparseable"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{id}/artifacts",
+    tag = "artifacts",
+    security(("dpop" = [])),
+    params(("id" = String, Path, description = "Case id"), UploadQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The raw artifact (HAR, JSON, text, zip)"),
+    responses(
+        (status = 201, description = "Stored sanitized and encrypted; audited as ingest", body = crate::api_doc::bodies::Artifact),
+        (status = 404, description = "No such case", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 413, description = "Larger than the upload limit", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "Refused: replayable material remains, or unparseable (with the value-free report)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "The audit log could not record the ingest; nothing was stored", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn post_artifact(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -360,20 +499,39 @@ pub async fn post_artifact(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > state.config.max_upload_bytes) {
-        return Err(ApiError::new(
+    let too_large = || {
+        ApiError::new(
             ProblemKind::PayloadTooLarge,
             format!(
                 "uploads are limited to {} bytes",
                 state.config.max_upload_bytes
             ),
+        )
+    };
+    if declared.is_some_and(|len| len > state.config.max_upload_bytes) {
+        return Err(too_large());
+    }
+    if declared == Some(0) {
+        return Err(ApiError::new(
+            ProblemKind::BadRequest,
+            "the artifact is empty",
         ));
     }
+    // A body without a declared length (chunked) is cut at the limit while it
+    // streams; whatever the sanitizer then makes of the cut, the answer is 413 and the
+    // broker has discarded the partial blob.
+    let over_limit = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = std::sync::Arc::clone(&over_limit);
     let limited = http_body_util::Limited::new(
         body,
         usize::try_from(state.config.max_upload_bytes).unwrap_or(usize::MAX),
     );
-    let stream = http_body_util::BodyDataStream::new(limited).map_err(io::Error::other);
+    let stream = http_body_util::BodyDataStream::new(limited).map_err(move |e| {
+        if e.is::<http_body_util::LengthLimitError>() {
+            seen.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        io::Error::other(e)
+    });
     let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
     let name = query.name.unwrap_or_else(|| "artifact".to_owned());
     let artifact = state
@@ -381,6 +539,9 @@ pub async fn post_artifact(
         .upload(&caller, &case, &name, reader)
         .await
         .map_err(|e| {
+            if over_limit.load(std::sync::atomic::Ordering::SeqCst) {
+                return too_large();
+            }
             if let custody_broker::BrokerError::Refused { reason, .. } = &e {
                 state.metrics.refused(reason);
             }
@@ -390,7 +551,17 @@ pub async fn post_artifact(
 }
 
 /// `GET /v1/cases/{id}/artifacts`.
-#[utoipa::path(get, path = "/v1/cases/{id}/artifacts", tag = "artifacts", security(("dpop" = [])), params(("id" = String, Path, description = "Case id")), responses((status = 200, description = "Artifact metadata"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
+#[utoipa::path(
+    get,
+    path = "/v1/cases/{id}/artifacts",
+    tag = "artifacts",
+    security(("dpop" = [])),
+    params(("id" = String, Path, description = "Case id")),
+    responses(
+        (status = 200, description = "Artifact metadata", body = crate::api_doc::bodies::Artifacts),
+        (status = 404, description = "No such case", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn get_artifacts(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -412,9 +583,11 @@ pub async fn get_artifacts(
 pub struct ViewQuery {
     /// First item.
     #[serde(default)]
+    #[param(value_type = i64, minimum = 0)]
     pub offset: u64,
-    /// Items per page (at most 200).
+    /// Items per page (clamped to 1..=200).
     #[serde(default = "default_limit")]
+    #[param(value_type = i64, minimum = 0, maximum = 4_294_967_295_i64)]
     pub limit: u32,
 }
 
@@ -423,7 +596,18 @@ fn default_limit() -> u32 {
 }
 
 /// `GET /v1/artifacts/{id}/view`: one server-rendered page (audited as `view`).
-#[utoipa::path(get, path = "/v1/artifacts/{id}/view", tag = "artifacts", security(("dpop" = [])), params(("id" = String, Path, description = "Artifact id"), ViewQuery), responses((status = 200, description = "One page; audited as view"), (status = 404, body = ProblemBody, description = "No such artifact"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
+#[utoipa::path(
+    get,
+    path = "/v1/artifacts/{id}/view",
+    tag = "artifacts",
+    security(("dpop" = [])),
+    params(("id" = String, Path, description = "Artifact id"), ViewQuery),
+    responses(
+        (status = 200, description = "One page; audited as view", body = crate::api_doc::bodies::Page),
+        (status = 404, description = "No such artifact", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "The audit log could not record the view; nothing was shown", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn get_view(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -432,6 +616,14 @@ pub async fn get_view(
 ) -> ApiResult<Json<Value>> {
     let artifact = parse_id("artifact id", &id, ArtifactId::parse)?;
     let Query(query) = query.map_err(query_error)?;
+    // The document says int64 (as the store counts); a larger offset is a bad request,
+    // not an empty page.
+    if i64::try_from(query.offset).is_err() {
+        return Err(ApiError::new(
+            ProblemKind::BadRequest,
+            "offset is out of range",
+        ));
+    }
     let page = state
         .broker
         .view(
@@ -448,7 +640,18 @@ pub async fn get_view(
 }
 
 /// `GET /v1/artifacts/{id}/download`: the sanitized file (audited as `download`).
-#[utoipa::path(get, path = "/v1/artifacts/{id}/download", tag = "artifacts", security(("dpop" = [])), params(("id" = String, Path, description = "Artifact id")), responses((status = 200, description = "The sanitized file; audited as download", content_type = "application/octet-stream"), (status = 404, body = ProblemBody, description = "No such artifact"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
+#[utoipa::path(
+    get,
+    path = "/v1/artifacts/{id}/download",
+    tag = "artifacts",
+    security(("dpop" = [])),
+    params(("id" = String, Path, description = "Artifact id")),
+    responses(
+        (status = 200, description = "The sanitized file; audited as download", body = Vec<u8>, content_type = "application/octet-stream", headers(("Content-Disposition" = String, description = "`attachment` with the artifact id and kind"), ("Cache-Control" = String, description = "`no-store`"))),
+        (status = 404, description = "No such artifact", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "The audit log could not record the download; nothing was sent", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn get_download(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -512,7 +715,20 @@ pub struct GrantBody {
 }
 
 /// `POST /v1/cases/{id}/grants`: a support agent requests a just-in-time grant.
-#[utoipa::path(post, path = "/v1/cases/{id}/grants", tag = "grants", security(("dpop" = [])), params(("id" = String, Path, description = "Case id")), request_body = GrantBody, responses((status = 201, description = "Grant requested, with the approval request to sign"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{id}/grants",
+    tag = "grants",
+    security(("dpop" = [])),
+    params(("id" = String, Path, description = "Case id")),
+    request_body = GrantBody,
+    responses(
+        (status = 201, description = "Grant requested, with the approval request to sign", body = crate::api_doc::bodies::GrantView),
+        (status = 400, description = "Unknown action, or a lifetime of 0 or above 3600 s", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such case", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "The audit log could not record the request; nothing was stored", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn post_grant(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -529,7 +745,15 @@ pub async fn post_grant(
 }
 
 /// `GET /v1/grants`: the caller's grants.
-#[utoipa::path(get, path = "/v1/grants", tag = "grants", security(("dpop" = [])), responses((status = 200, description = "The caller's grants"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
+#[utoipa::path(
+    get,
+    path = "/v1/grants",
+    tag = "grants",
+    security(("dpop" = [])),
+    responses(
+        (status = 200, description = "The caller's grants", body = crate::api_doc::bodies::Grants),
+    )
+)]
 pub async fn get_grants(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -543,7 +767,17 @@ pub async fn get_grants(
 }
 
 /// `GET /v1/approvals/{id}`: the exact request an approver signs.
-#[utoipa::path(get, path = "/v1/approvals/{id}", tag = "grants", security(("dpop" = [])), params(("id" = String, Path, description = "Approval request id")), responses((status = 200, description = "The exact request and its digest"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
+#[utoipa::path(
+    get,
+    path = "/v1/approvals/{id}",
+    tag = "grants",
+    security(("dpop" = [])),
+    params(("id" = String, Path, description = "Approval request id")),
+    responses(
+        (status = 200, description = "The exact request and its digest", body = crate::api_doc::bodies::GrantView),
+        (status = 404, description = "No such approval request", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn get_approval(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -570,7 +804,22 @@ pub struct ApprovalBody {
 }
 
 /// `POST /v1/approvals/{id}/approvals`: adds the caller's signed approval.
-#[utoipa::path(post, path = "/v1/approvals/{id}/approvals", tag = "grants", security(("dpop" = [])), params(("id" = String, Path, description = "Approval request id")), request_body = ApprovalBody, responses((status = 200, description = "Approval recorded; grant status"), (status = 409, body = ProblemBody, description = "Already approved by this principal"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
+#[utoipa::path(
+    post,
+    path = "/v1/approvals/{id}/approvals",
+    tag = "grants",
+    security(("dpop" = [])),
+    params(("id" = String, Path, description = "Approval request id")),
+    request_body = ApprovalBody,
+    responses(
+        (status = 200, description = "Approval recorded; grant status", body = crate::api_doc::bodies::GrantView),
+        (status = 400, description = "Signature not hex, not 64 bytes, or not valid for this request and the caller's device key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such approval request", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "Already approved by this principal, or the request is decided", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 410, description = "The approval request expired", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "The audit log could not record the approval; nothing was stored", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn post_approval(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -603,7 +852,17 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
 
 /// `POST /v1/artifacts/{id}/export-requests`: the approval request for exporting the
 /// artifact to the caller's device (needs an approved grant covering export).
-#[utoipa::path(post, path = "/v1/artifacts/{id}/export-requests", tag = "exports", security(("dpop" = [])), params(("id" = String, Path, description = "Artifact id")), responses((status = 201, description = "The export approval request"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
+#[utoipa::path(
+    post,
+    path = "/v1/artifacts/{id}/export-requests",
+    tag = "exports",
+    security(("dpop" = [])),
+    params(("id" = String, Path, description = "Artifact id")),
+    responses(
+        (status = 201, description = "The export approval request", body = crate::api_doc::bodies::ExportRequest),
+        (status = 404, description = "No such artifact", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn post_export_request(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -628,7 +887,20 @@ pub struct ExportBody {
 
 /// `POST /v1/artifact-exports`: the export file (sealed to the caller's device, wrapped
 /// under a release key the server holds); audited as `export`.
-#[utoipa::path(post, path = "/v1/artifact-exports", tag = "exports", security(("dpop" = [])), request_body = ExportBody, responses((status = 201, description = "The export file; audited as export", content_type = "application/octet-stream"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
+#[utoipa::path(
+    post,
+    path = "/v1/artifact-exports",
+    tag = "exports",
+    security(("dpop" = [])),
+    request_body = ExportBody,
+    responses(
+        (status = 201, description = "The export file; audited as export", body = Vec<u8>, content_type = "application/octet-stream", headers(("Custody-Export-Id" = String, description = "The export id (`exp_...`)"), ("Cache-Control" = String, description = "`no-store`"))),
+        (status = 404, description = "No such approval request", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "The approval request is not approved or was used", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 410, description = "The approval request expired", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "The audit log could not record the export; nothing was sent", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn post_export(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -659,7 +931,19 @@ pub async fn post_export(
 
 /// `POST /v1/artifact-exports/{id}/release`: the release key, once (audited as
 /// `unseal`, refusals too).
-#[utoipa::path(post, path = "/v1/artifact-exports/{id}/release", tag = "exports", security(("dpop" = [])), params(("id" = String, Path, description = "Export id")), responses((status = 200, description = "The release key, once; audited as unseal"), (status = 410, body = ProblemBody, description = "Already released, revoked, expired, or another device or network"), (status = 400, description = "Malformed request", body = ProblemBody), (status = 401, description = "No valid DPoP-bound token and proof", body = ProblemBody), (status = 403, description = "Denied by policy", body = ProblemBody)))]
+#[utoipa::path(
+    post,
+    path = "/v1/artifact-exports/{id}/release",
+    tag = "exports",
+    security(("dpop" = [])),
+    params(("id" = String, Path, description = "Export id")),
+    responses(
+        (status = 200, description = "The release key, once; audited as unseal", body = crate::api_doc::bodies::Release, headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 404, description = "No such export", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 410, description = "Already released, revoked, expired, or another device or network", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "The audit log could not record the release; no key was sent", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
 pub async fn post_release(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,

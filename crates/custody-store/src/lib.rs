@@ -11,6 +11,7 @@
 mod auth;
 mod blob;
 mod cases;
+mod containment;
 mod db;
 mod error;
 mod exports;
@@ -18,8 +19,10 @@ mod grants;
 pub mod id;
 pub mod model;
 mod tenants;
+mod view_index;
 
 pub use blob::{BlobError, BlobKey, BlobStore, BlobWriter};
+pub use containment::ExportFreeze;
 pub use db::Store;
 pub use error::{BackendError, IdError, StoreError};
 pub use id::{
@@ -33,3 +36,4 @@ pub use model::{
     NewSession, NewTenant, Principal, PrincipalClass, ReleaseClaim, ServiceScope, Session,
     SignInChallenge, SupportMode, Tenant, TenantDataKey,
 };
+pub use view_index::MAX_VIEW_INDEX;

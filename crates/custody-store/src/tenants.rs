@@ -263,6 +263,50 @@ impl Store {
         self.principal(id).await
     }
 
+    /// Replaces a service account's scope (function and tenant list) atomically and
+    /// returns the account.
+    ///
+    /// # Errors
+    /// `NotFound` if there is no such service account (or tenant), `Invalid` for a
+    /// malformed function.
+    pub async fn set_service_scope(
+        &self,
+        id: &PrincipalId,
+        scope: &ServiceScope,
+    ) -> Result<Principal, StoreError> {
+        check_name("service function", &scope.function, true)?;
+        let mut tenants = scope.tenants.clone();
+        tenants.sort();
+        tenants.dedup();
+        let op = "set service scope";
+        in_tx!(self, "set service scope", tx => async {
+            let updated = sqlx::query("UPDATE principals SET service_function = $2 WHERE id = $1 AND class = 'service_account'")
+                .bind(id.as_str())
+                .bind(&scope.function)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| backend(op, e))?;
+            if updated.rows_affected() != 1 {
+                return Err(StoreError::NotFound { entity: "service account" });
+            }
+            sqlx::query("DELETE FROM service_account_tenants WHERE principal_id = $1")
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| backend(op, e))?;
+            for tenant in &tenants {
+                sqlx::query("INSERT INTO service_account_tenants (principal_id, principal_class, tenant_id) VALUES ($1, 'service_account', $2)")
+                    .bind(id.as_str())
+                    .bind(tenant.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| write_error(op, "service account tenant", "tenant", e))?;
+            }
+            Ok(())
+        }.await)?;
+        self.principal(id).await
+    }
+
     /// Adds the groups and service scope to a principal row.
     async fn hydrate_principal(&self, row: PrincipalRow) -> Result<Principal, StoreError> {
         let groups: Vec<(String,)> = on_pool!(self, p => sqlx::query_as(

@@ -37,6 +37,9 @@ enum Command {
     /// Verify, prove, export and tail the tamper-evident audit log.
     #[command(subcommand)]
     Audit(cmd::audit::Command),
+    /// Incident response from the audit log: blast radius and tenant notices.
+    #[command(subcommand)]
+    Incident(cmd::incident::Command),
     /// Test, diff, bundle, sign and verify policy bundles; generate release keys.
     #[command(subcommand)]
     Policy(cmd::policy::Command),
@@ -60,6 +63,8 @@ enum Command {
     Export(cmd::remote::ExportArgs),
     /// Open an export file on this device (the server releases its key once).
     OpenExport(cmd::remote::OpenExportArgs),
+    /// Check the deployment's invariants (I1-I8) on the server: exit 0 clean, 1 violations.
+    Check(cmd::check::Args),
 }
 
 /// Exit status for a run that found nothing to report.
@@ -79,6 +84,7 @@ fn main() -> ExitCode {
         Command::Open(args) => cmd::open::run(args),
         Command::Token(command) => cmd::token::run(command),
         Command::Audit(command) => cmd::audit::run(command),
+        Command::Incident(command) => cmd::incident::run(command),
         Command::Policy(command) => cmd::policy::run(command),
         Command::Serve(args) => cmd::serve::run_serve(args),
         Command::Init(args) => cmd::serve::run_init(args),
@@ -90,6 +96,7 @@ fn main() -> ExitCode {
         Command::Approve(args) => cmd::remote::run_approve(args),
         Command::Export(args) => cmd::remote::run_export(args),
         Command::OpenExport(args) => cmd::remote::run_open_export(args),
+        Command::Check(args) => cmd::check::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

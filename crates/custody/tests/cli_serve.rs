@@ -188,6 +188,24 @@ fn init_serve_enrol_login_and_work_through_the_cli() {
     let stolen = custody(&["call", "GET", "/v1/me", "--device-dir", p(&thief)]);
     assert_eq!(stolen.status.code(), Some(1), "{}", stdout(&stolen));
     assert!(stdout(&stolen).contains("urn:custody:problem:unauthenticated"));
+    // The detection bus saw a validly signed token presented with another key: a
+    // hijack. The victim's session is revoked at once (DESIGN §9), so its next call
+    // is refused too, and a fresh device-key sign-in works again.
+    let mut own = custody(&["call", "GET", "/v1/me", "--device-dir", p(&device)]);
+    for _ in 0..50 {
+        if own.status.code() == Some(1) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        own = custody(&["call", "GET", "/v1/me", "--device-dir", p(&device)]);
+    }
+    assert_eq!(own.status.code(), Some(1), "{}", stdout(&own));
+    assert!(stdout(&own).contains("revoked"), "{}", stdout(&own));
+    // Revocation epochs have one-second resolution and cut off every token issued up
+    // to and including their second (fail closed): sign in again in the next second.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let relogin = custody(&["login", "--server", &base, "--device-dir", p(&device)]);
+    assert_eq!(relogin.status.code(), Some(0), "{}", stdout(&relogin));
     let own = custody(&["call", "GET", "/v1/me", "--device-dir", p(&device)]);
     assert_eq!(own.status.code(), Some(0), "{}", stdout(&own));
 }

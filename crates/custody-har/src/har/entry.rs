@@ -9,23 +9,24 @@
 use custody_scan::Field;
 
 use crate::json::engine::Engine;
-use crate::json::value::Value;
+use crate::json::value::{Src, Str, Value};
 use crate::report::LocationKind;
 
 /// Sanitizes one `log.entries[]` element in place.
-pub(crate) fn entry(e: &mut Engine<'_>, v: &mut Value) {
-    let Value::Obj(members) = v else {
-        e.walk(v, None, LocationKind::UnknownField);
+pub(crate) fn entry(e: &mut Engine<'_>, src: Src<'_>, v: &mut Value) {
+    let Value::Obj(members, _) = v else {
+        e.walk(src, v, None, LocationKind::UnknownField);
         return;
     };
     for (k, v) in members.iter_mut() {
+        let k = src.text(k);
         let mark = e.pointer.push(k);
-        match (k.as_str(), &mut *v) {
-            ("request", Value::Obj(m)) => message(e, m, true),
-            ("response", Value::Obj(m)) => message(e, m, false),
-            ("_webSocketMessages", Value::Arr(frames)) => websocket(e, frames),
+        match (k, &mut *v) {
+            ("request", Value::Obj(m, _)) => message(e, src, m, true),
+            ("response", Value::Obj(m, _)) => message(e, src, m, false),
+            ("_webSocketMessages", Value::Arr(frames, _)) => websocket(e, src, frames),
             (k, v) => {
-                e.walk(v, Some(k), loc_of(k));
+                e.walk(src, v, Some(k), loc_of(k));
             }
         }
         e.pointer.truncate(mark);
@@ -41,30 +42,37 @@ fn loc_of(key: &str) -> LocationKind {
 }
 
 /// A request (`is_request`) or response object.
-fn message(e: &mut Engine<'_>, members: &mut [(String, Value)], is_request: bool) {
+fn message(e: &mut Engine<'_>, src: Src<'_>, members: &mut [(Str, Value)], is_request: bool) {
     for (k, v) in members.iter_mut() {
+        let k = src.text(k);
         let mark = e.pointer.push(k);
-        match (k.as_str(), &mut *v) {
+        match (k, &mut *v) {
             ("url" | "redirectURL", Value::Str(s)) => {
-                e.redact(s, Field::Url, LocationKind::Url);
+                e.redact_str(src, s, Field::Url, LocationKind::Url);
             }
-            ("headers", Value::Arr(items)) => {
-                pairs(e, items, LocationKind::Header, &|name| Field::Header {
+            ("headers", Value::Arr(items, _)) => {
+                pairs(e, src, items, LocationKind::Header, &|name| Field::Header {
                     name,
                 });
             }
-            ("cookies", Value::Arr(items)) => {
-                pairs(e, items, LocationKind::Cookie, &|name| Field::Cookie {
+            ("cookies", Value::Arr(items, _)) => {
+                pairs(e, src, items, LocationKind::Cookie, &|name| Field::Cookie {
                     name,
                 });
             }
-            ("queryString", Value::Arr(items)) if is_request => {
-                pairs(e, items, LocationKind::Query, &|name| Field::Query { name });
+            ("queryString", Value::Arr(items, _)) if is_request => {
+                pairs(e, src, items, LocationKind::Query, &|name| Field::Query {
+                    name,
+                });
             }
-            ("postData", Value::Obj(m)) if is_request => payload(e, m, LocationKind::PostData),
-            ("content", Value::Obj(m)) if !is_request => payload(e, m, LocationKind::ResponseBody),
+            ("postData", Value::Obj(m, _)) if is_request => {
+                payload(e, src, m, LocationKind::PostData);
+            }
+            ("content", Value::Obj(m, _)) if !is_request => {
+                payload(e, src, m, LocationKind::ResponseBody);
+            }
             (k, v) => {
-                e.walk(v, Some(k), loc_of(k));
+                e.walk(src, v, Some(k), loc_of(k));
             }
         }
         e.pointer.truncate(mark);
@@ -74,6 +82,7 @@ fn message(e: &mut Engine<'_>, members: &mut [(String, Value)], is_request: bool
 /// `[{ "name": .., "value": .., ... }]`: each value judged as `field(name)`.
 fn pairs(
     e: &mut Engine<'_>,
+    src: Src<'_>,
     items: &mut [Value],
     loc: LocationKind,
     field: &dyn for<'n> Fn(&'n str) -> Field<'n>,
@@ -82,39 +91,39 @@ fn pairs(
     for (i, item) in items.iter_mut().enumerate() {
         let mark = e.pointer.push_index(i);
         match item {
-            Value::Obj(members) => {
+            Value::Obj(members, _) => {
                 let name = members
                     .iter()
-                    .find(|(k, _)| k == "name")
-                    .and_then(|(_, v)| v.as_str())
-                    .unwrap_or_default()
-                    .to_owned();
+                    .find(|(k, _)| src.text(k) == "name")
+                    .and_then(|(_, v)| src.str_of(v))
+                    .unwrap_or_default();
                 for (k, v) in members.iter_mut() {
+                    let k = src.text(k);
                     let m2 = e.pointer.push(k);
-                    match (k.as_str(), &mut *v) {
+                    match (k, &mut *v) {
                         ("value", Value::Str(s)) if is_param => {
-                            e.param(s, field(&name), loc, false);
+                            e.param_str(src, s, field(&name), loc);
                         }
                         ("value", Value::Str(s)) => {
-                            e.redact(s, field(&name), loc);
+                            e.redact_str(src, s, field(&name), loc);
                         }
                         // Parameter names are scanned as text (a bare token in a query
                         // string becomes a name with an empty value).
                         ("name", Value::Str(s)) if is_param => {
-                            e.redact(s, Field::Text, loc);
+                            e.redact_str(src, s, Field::Text, loc);
                         }
                         // Header and cookie names are kept: fixed tokens a support
                         // engineer reads.
                         ("name", Value::Str(_)) => {}
                         (k, v) => {
-                            e.walk(v, Some(k), loc);
+                            e.walk(src, v, Some(k), loc);
                         }
                     }
                     e.pointer.truncate(m2);
                 }
             }
             other => {
-                e.walk(other, None, loc);
+                e.walk(src, other, None, loc);
             }
         }
         e.pointer.truncate(mark);
@@ -122,32 +131,34 @@ fn pairs(
 }
 
 /// `postData` or `content`: params, text (by media type, base64 decoded first).
-fn payload(e: &mut Engine<'_>, members: &mut [(String, Value)], loc: LocationKind) {
-    let field_str = |members: &[(String, Value)], key: &str| {
+fn payload(e: &mut Engine<'_>, src: Src<'_>, members: &mut [(Str, Value)], loc: LocationKind) {
+    let field_str = |members: &[(Str, Value)], key: &str| {
         members
             .iter()
-            .find(|(k, _)| k == key)
-            .and_then(|(_, v)| v.as_str())
+            .find(|(k, _)| src.text(k) == key)
+            .and_then(|(_, v)| src.str_of(v))
             .unwrap_or_default()
-            .to_owned()
     };
     let mime = field_str(members, "mimeType");
     let base64 = field_str(members, "encoding").eq_ignore_ascii_case("base64");
     for (k, v) in members.iter_mut() {
+        let k = src.text(k);
         let mark = e.pointer.push(k);
-        match (k.as_str(), &mut *v) {
+        match (k, &mut *v) {
             ("text", Value::Str(s)) if base64 => {
-                e.base64_body(s, &mime, loc);
+                let new = e.base64_body(src.text(s), &mime, loc);
+                set(s, new);
             }
             ("text", Value::Str(s)) => {
-                e.body(s, &mime, loc);
+                let new = e.body(src.text(s), &mime, loc);
+                set(s, new);
             }
-            ("params", Value::Arr(items)) => {
-                pairs(e, items, loc, &|name| Field::Form { name });
+            ("params", Value::Arr(items, _)) => {
+                pairs(e, src, items, loc, &|name| Field::Form { name });
             }
             ("mimeType" | "encoding", Value::Str(_)) => {}
             (k, v) => {
-                e.walk(v, Some(k), loc);
+                e.walk(src, v, Some(k), loc);
             }
         }
         e.pointer.truncate(mark);
@@ -156,34 +167,44 @@ fn payload(e: &mut Engine<'_>, members: &mut [(String, Value)], loc: LocationKin
 
 /// Chrome's `_webSocketMessages`: `data` of text frames (opcode 1) is a body, of
 /// binary frames (opcode 2) base64.
-fn websocket(e: &mut Engine<'_>, frames: &mut [Value]) {
+fn websocket(e: &mut Engine<'_>, src: Src<'_>, frames: &mut [Value]) {
     for (i, frame) in frames.iter_mut().enumerate() {
         let mark = e.pointer.push_index(i);
         match frame {
-            Value::Obj(members) => {
-                let binary = members
-                    .iter()
-                    .any(|(k, v)| k == "opcode" && matches!(v, Value::Num(n) if &**n == "2"));
+            Value::Obj(members, _) => {
+                let binary = members.iter().any(|(k, v)| {
+                    src.text(k) == "opcode" && matches!(v, Value::Num(n) if src.slice(n) == "2")
+                });
                 for (k, v) in members.iter_mut() {
+                    let k = src.text(k);
                     let m2 = e.pointer.push(k);
-                    match (k.as_str(), &mut *v) {
+                    match (k, &mut *v) {
                         ("data", Value::Str(s)) if binary => {
-                            e.base64_body(s, "", LocationKind::Websocket);
+                            let new = e.base64_body(src.text(s), "", LocationKind::Websocket);
+                            set(s, new);
                         }
                         ("data", Value::Str(s)) => {
-                            e.body(s, "", LocationKind::Websocket);
+                            let new = e.body(src.text(s), "", LocationKind::Websocket);
+                            set(s, new);
                         }
                         (k, v) => {
-                            e.walk(v, Some(k), LocationKind::Websocket);
+                            e.walk(src, v, Some(k), LocationKind::Websocket);
                         }
                     }
                     e.pointer.truncate(m2);
                 }
             }
             other => {
-                e.walk(other, None, LocationKind::Websocket);
+                e.walk(src, other, None, LocationKind::Websocket);
             }
         }
         e.pointer.truncate(mark);
+    }
+}
+
+/// Stores a body's new text, if it changed.
+fn set(s: &mut Str, new: Option<String>) {
+    if let Some(text) = new {
+        s.set(text);
     }
 }

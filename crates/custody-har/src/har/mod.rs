@@ -17,7 +17,7 @@ use custody_scan::{Finding, Redactor, Scanner};
 
 use crate::SanitizeOptions;
 use crate::error::{NotHarError, SanitizeError};
-use crate::json::{Stream, run_inspect, run_sanitize};
+use crate::json::{Digests, Stream, run_inspect, run_sanitize};
 use crate::report::{LocationKind, Report};
 
 type Result<T> = std::result::Result<T, SanitizeError>;
@@ -34,7 +34,38 @@ pub fn sanitize<R: Read, W: Write>(
     redactor: &Redactor,
     opts: &SanitizeOptions,
 ) -> Result<Report> {
-    run_sanitize("har", input, output, scanner, redactor, opts, drive_har)
+    run_sanitize(
+        "har",
+        input,
+        output,
+        scanner,
+        redactor,
+        opts,
+        Digests::Compute,
+        drive_har,
+    )
+}
+
+/// [`sanitize`] without the input and output digests (the report's are empty), for
+/// callers that hash the same bytes themselves (`artifact`, whose report carries
+/// the digests of the bytes it read and wrote).
+pub(crate) fn sanitize_undigested<R: Read, W: Write>(
+    input: R,
+    output: W,
+    scanner: &Scanner,
+    redactor: &Redactor,
+    opts: &SanitizeOptions,
+) -> Result<Report> {
+    run_sanitize(
+        "har",
+        input,
+        output,
+        scanner,
+        redactor,
+        opts,
+        Digests::Skip,
+        drive_har,
+    )
 }
 
 /// Reports every credential in a HAR document to `sink` (with JSON pointers such as
@@ -77,8 +108,8 @@ fn drive_har<R: Read>(s: &mut Stream<'_, '_, R>) -> Result<()> {
             saw_log = true;
             drive_log(s)?;
         } else {
-            s.unit(1, &mut |e, v| {
-                e.walk(v, Some(&key), LocationKind::UnknownField);
+            s.unit(1, &mut |e, src, v| {
+                e.walk(src, v, Some(&key), LocationKind::UnknownField);
             })?;
         }
         s.leave(marks);
@@ -113,11 +144,11 @@ fn drive_log<R: Read>(s: &mut Stream<'_, '_, R>) -> Result<()> {
                 if s.reader.peek_value_start()? != b'[' {
                     return Err(not_har(s, "\"log.entries\" is not an array"));
                 }
-                har_array(s, true, &mut |e, v| entry::entry(e, v))?;
+                har_array(s, true, &mut |e, src, v| entry::entry(e, src, v))?;
             }
             "pages" if s.reader.peek_value_start()? == b'[' => {
-                har_array(s, false, &mut |e, v| {
-                    e.walk(v, None, LocationKind::Page);
+                har_array(s, false, &mut |e, src, v| {
+                    e.walk(src, v, None, LocationKind::Page);
                 })?;
             }
             _ => {
@@ -126,8 +157,8 @@ fn drive_log<R: Read>(s: &mut Stream<'_, '_, R>) -> Result<()> {
                 } else {
                     LocationKind::HarField
                 };
-                s.unit(2, &mut |e, v| {
-                    e.walk(v, Some(&key), loc);
+                s.unit(2, &mut |e, src, v| {
+                    e.walk(src, v, Some(&key), loc);
                 })?;
             }
         }
@@ -144,7 +175,11 @@ fn drive_log<R: Read>(s: &mut Stream<'_, '_, R>) -> Result<()> {
 fn har_array<R: Read>(
     s: &mut Stream<'_, '_, R>,
     count: bool,
-    f: &mut dyn FnMut(&mut crate::json::engine::Engine<'_>, &mut crate::json::value::Value),
+    f: &mut dyn FnMut(
+        &mut crate::json::engine::Engine<'_>,
+        crate::json::value::Src<'_>,
+        &mut crate::json::value::Value,
+    ),
 ) -> Result<()> {
     s.reader.begin_array()?;
     s.write(b"[")?;

@@ -14,6 +14,7 @@
 //! Exact reuses are redacted wherever they appear later in the artifact, and within
 //! the unit that taught them (a second sweep at the end of the unit).
 
+use std::borrow::Cow;
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasher, Hash};
@@ -25,7 +26,7 @@ use siphasher::sip128::{Hasher128 as _, SipHasher13};
 use zeroize::Zeroizing;
 
 use crate::json::parse::{Limits, parse_document};
-use crate::json::value::{Pointer, Value};
+use crate::json::value::{Pointer, Src, Str, Value};
 use crate::report::LocationKind;
 
 /// Shortest secret learned for exact-reuse redaction (shorter values would redact
@@ -107,9 +108,9 @@ impl<'a> Engine<'a> {
     }
 
     /// Ends a unit: if it taught new secrets, sweep it once more for their reuse.
-    pub(crate) fn end_unit(&mut self, unit: &mut Value) {
+    pub(crate) fn end_unit(&mut self, src: Src<'_>, unit: &mut Value) {
         if self.known.refresh() {
-            self.sweep(unit);
+            self.sweep(src, unit);
         }
     }
 
@@ -133,8 +134,26 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Sanitizes `s` as a value of `field`. Returns whether it changed.
-    pub(crate) fn redact(&mut self, s: &mut String, field: Field<'_>, loc: LocationKind) -> bool {
+    /// Sanitizes the tree string `s` as a value of `field`. Returns whether it
+    /// changed (then it holds its new text and will be re-escaped when written).
+    pub(crate) fn redact_str(
+        &mut self,
+        src: Src<'_>,
+        s: &mut Str,
+        field: Field<'_>,
+        loc: LocationKind,
+    ) -> bool {
+        let new = self.redact(src.text(s), field, loc);
+        apply(s, new)
+    }
+
+    /// Sanitizes `s` as a value of `field`. Returns the new text if it changed.
+    pub(crate) fn redact(
+        &mut self,
+        s: &str,
+        field: Field<'_>,
+        loc: LocationKind,
+    ) -> Option<String> {
         let field = self.names.simplify(self.scanner, field);
         let memo = (s.len() <= MAX_MEMO_VALUE).then(|| self.clean.key(field, s));
         let generation = self.known.generation;
@@ -145,13 +164,13 @@ impl<'a> Engine<'a> {
             // since then can make it dirty. The automata change only when the
             // generation does, so an unchanged generation means the same answer.
             if *seen == generation {
-                return false;
+                return None;
             }
             let mut found = Vec::new();
             self.known.find(s, &mut found);
             if found.is_empty() {
                 *seen = generation;
-                return false;
+                return None;
             }
         }
         let before = self.detections;
@@ -169,15 +188,15 @@ impl<'a> Engine<'a> {
     /// detection rescans the result.
     pub(crate) fn redact_with(
         &mut self,
-        s: &mut String,
+        s: &str,
         loc: LocationKind,
         detect: &dyn Fn(&Scanner, &str) -> Vec<Match>,
-    ) -> bool {
+    ) -> Option<String> {
         let mut matches = detect(self.scanner, s);
         self.known.find(s, &mut matches);
         matches.retain(|m| !only_markers(s, &m.span));
         if matches.is_empty() {
-            return false;
+            return None;
         }
         self.detections += 1;
         let matches = merge(s, matches);
@@ -189,7 +208,7 @@ impl<'a> Engine<'a> {
                         sink(f);
                     }
                 }
-                return false;
+                return None;
             }
             Mode::Sanitize(r) => *r,
         };
@@ -199,8 +218,7 @@ impl<'a> Engine<'a> {
                 self.refuse(&m, redactor.marker(&m, &replaced));
             }
         }
-        *s = replaced;
-        true
+        Some(replaced)
     }
 
     /// Builds `s` with each match replaced by its marker; learns and counts them.
@@ -248,21 +266,23 @@ impl<'a> Engine<'a> {
     }
 
     /// Replaces exact reuses of known secrets in every string of `v`.
-    fn sweep(&mut self, v: &mut Value) {
+    fn sweep(&mut self, src: Src<'_>, v: &mut Value) {
         let Mode::Sanitize(redactor) = self.mode else {
             return;
         };
         match v {
             Value::Str(s) => {
+                let text = src.text(s);
                 let mut matches = Vec::new();
-                self.known.find(s, &mut matches);
+                self.known.find(text, &mut matches);
                 if !matches.is_empty() {
-                    let matches = merge(s, matches);
-                    *s = self.replace(s, &matches, redactor, LocationKind::KnownSecret);
+                    let matches = merge(text, matches);
+                    let new = self.replace(text, &matches, redactor, LocationKind::KnownSecret);
+                    s.set(new);
                 }
             }
-            Value::Arr(items) => items.iter_mut().for_each(|i| self.sweep(i)),
-            Value::Obj(members) => members.iter_mut().for_each(|(_, m)| self.sweep(m)),
+            Value::Arr(items, _) => items.iter_mut().for_each(|i| self.sweep(src, i)),
+            Value::Obj(members, _) => members.iter_mut().for_each(|(_, m)| self.sweep(src, m)),
             Value::Null | Value::Bool(_) | Value::Num(_) => {}
         }
     }
@@ -286,38 +306,48 @@ impl<'a> Engine<'a> {
     }
 
     /// Sanitizes any value by position: `key` is the member name it sits under.
-    pub(crate) fn walk(&mut self, v: &mut Value, key: Option<&str>, loc: LocationKind) -> bool {
+    pub(crate) fn walk(
+        &mut self,
+        src: Src<'_>,
+        v: &mut Value,
+        key: Option<&str>,
+        loc: LocationKind,
+    ) -> bool {
         match v {
-            Value::Str(s) => self.string(s, key, loc),
-            Value::Arr(items) => {
+            Value::Str(s) => {
+                let new = self.string(src.text(s), key, loc);
+                apply(s, new)
+            }
+            Value::Arr(items, _) => {
                 let mut changed = false;
                 for (i, item) in items.iter_mut().enumerate() {
                     let mark = self.enter_index(i);
-                    changed |= self.walk(item, key, loc);
+                    changed |= self.walk(src, item, key, loc);
                     self.pointer.truncate(mark);
                 }
                 changed
             }
-            Value::Obj(members) => self.object(members, key, loc),
+            Value::Obj(members, _) => self.object(src, members, key, loc),
             Value::Null | Value::Bool(_) | Value::Num(_) => false,
         }
     }
 
     fn object(
         &mut self,
-        members: &mut [(String, Value)],
+        src: Src<'_>,
+        members: &mut [(Str, Value)],
         parent: Option<&str>,
         loc: LocationKind,
     ) -> bool {
         // A `{"name": .., "value": ..}` pair: the value is judged by the name.
         let pair_name = members
             .iter()
-            .find(|(k, _)| k == "name")
-            .and_then(|(_, v)| v.as_str())
-            .map(str::to_owned);
+            .find(|(k, _)| src.text(k) == "name")
+            .and_then(|(_, v)| src.str_of(v));
         let parent_lower = parent.map(str::to_ascii_lowercase).unwrap_or_default();
         let mut changed = false;
         for (k, v) in members.iter_mut() {
+            let k = src.text(k);
             let mark = self.enter(k);
             changed |= match (v, pair_name.as_deref()) {
                 (Value::Str(s), Some(name)) if k == "value" => {
@@ -330,9 +360,9 @@ impl<'a> Engine<'a> {
                     } else {
                         Field::JsonKey { name }
                     };
-                    self.redact(s, field, loc)
+                    self.redact_str(src, s, field, loc)
                 }
-                (v, _) => self.walk(v, Some(k), loc),
+                (v, _) => self.walk(src, v, Some(k), loc),
             };
             self.pointer.truncate(mark);
         }
@@ -341,14 +371,20 @@ impl<'a> Engine<'a> {
 
     /// A string member: embedded JSON is parsed and walked, anything else is judged
     /// by its key (dictionary of credential names, then value detection and URLs).
-    pub(crate) fn string(&mut self, s: &mut String, key: Option<&str>, loc: LocationKind) -> bool {
+    /// Returns the new text if it changed.
+    pub(crate) fn string(
+        &mut self,
+        s: &str,
+        key: Option<&str>,
+        loc: LocationKind,
+    ) -> Option<String> {
         let t = s.trim_start();
         if t.starts_with('{') || t.starts_with('[') {
             // The fast path decides "clean" with a text pass, which is only what the
             // fallback below would do when the member name is neutral.
             let fast = key.is_none_or(|k| self.names.neutral(self.scanner, NameKind::JsonKey, k));
-            if let Some(changed) = self.json_text(s, loc, fast) {
-                return changed;
+            if let Some(decided) = self.json_text(s, loc, fast).decided() {
+                return decided;
             }
         }
         let field = match key {
@@ -358,38 +394,41 @@ impl<'a> Engine<'a> {
         self.redact(s, field, loc)
     }
 
-    /// Tries `s` as a JSON document: walks it and re-serialises it if it changed.
-    /// Returns whether it changed, or `None` (untouched) when it is not JSON, so the
-    /// caller scans it as text.
-    fn json_text(&mut self, s: &mut String, loc: LocationKind, fast: bool) -> Option<bool> {
+    /// Tries `s` as a JSON document: walks it and re-serialises it if it changed;
+    /// [`Parsed::NotJson`] (untouched) when it is not JSON, so the caller scans it as
+    /// text.
+    fn json_text(&mut self, s: &str, loc: LocationKind, fast: bool) -> Parsed {
         if self.embed_depth >= MAX_EMBED_DEPTH {
-            return None;
+            return Parsed::NotJson;
         }
         let limits = Limits {
             max_depth: self.limits.max_depth.min(MAX_EMBED_NESTING),
             ..self.limits
         };
         if fast && self.clean_json_fast(s) {
-            return Some(false);
+            return Parsed::Unchanged;
         }
-        let Ok(mut doc) = parse_document(s, limits) else {
-            return None;
+        let Ok((mut doc, scratch)) = parse_document(s, limits) else {
+            return Parsed::NotJson;
         };
+        let src = Src::new(s, &scratch);
         let before = self.detections;
         self.embed_depth += 1;
-        let changed = self.walk(&mut doc, None, loc);
+        let changed = self.walk(src, &mut doc, None, loc);
         self.embed_depth -= 1;
         if changed {
-            *s = doc.to_json_string();
-            return Some(true);
+            return Parsed::Changed(doc.into_json_string(src));
         }
         if self.detections > before {
             // Inspect mode: reported already.
-            return Some(false);
+            return Parsed::Unchanged;
         }
         // Parsed and clean: still run the text pass over the raw text (secrets in
         // member names, for instance).
-        Some(self.redact(s, Field::Text, loc))
+        match self.redact(s, Field::Text, loc) {
+            Some(new) => Parsed::Changed(new),
+            None => Parsed::Unchanged,
+        }
     }
 
     /// Whether the JSON text `s` is certainly clean without parsing it: no escapes
@@ -419,7 +458,8 @@ impl<'a> Engine<'a> {
     }
 
     /// A body (post data, response text, websocket frame) of media type `mime`.
-    pub(crate) fn body(&mut self, s: &mut String, mime: &str, loc: LocationKind) -> bool {
+    /// Returns the new text if it changed.
+    pub(crate) fn body(&mut self, s: &str, mime: &str, loc: LocationKind) -> Option<String> {
         let original_mime = mime;
         let mime = mime.to_ascii_lowercase();
         let first = s.trim_start().chars().next();
@@ -431,11 +471,11 @@ impl<'a> Engine<'a> {
             self.multipart_body(s, original_mime, loc)
         } else if mime.contains("event-stream") {
             self.event_stream(s)
-        } else if let Some(changed) = (mime.contains("json") || json_like)
-            .then(|| self.json_text(s, loc, true))
+        } else if let Some(decided) = (mime.contains("json") || json_like)
+            .then(|| self.json_text(s, loc, true).decided())
             .flatten()
         {
-            changed
+            decided
         } else if mime.contains("html") || html_like {
             self.redact_with(s, loc, &|scanner, v| html_matches(scanner, v))
         } else {
@@ -447,56 +487,61 @@ impl<'a> Engine<'a> {
     /// is walked by member names, anything else is judged as `field`.
     pub(crate) fn param(
         &mut self,
-        s: &mut String,
+        s: &str,
         field: Field<'_>,
         loc: LocationKind,
         raw: bool,
-    ) -> bool {
+    ) -> Option<String> {
         let decoded = if raw { percent_decode(s) } else { None };
-        let text = decoded.as_deref().unwrap_or(s.as_str());
+        let text = decoded.as_deref().unwrap_or(s);
         let t = text.trim_start();
         if t.starts_with('{') || t.starts_with('[') {
-            let mut doc = text.to_owned();
-            if let Some(changed) = self.json_text(&mut doc, loc, false) {
-                if changed {
-                    *s = if decoded.is_some() {
+            match self.json_text(text, loc, false) {
+                Parsed::Changed(doc) => {
+                    return Some(if decoded.is_some() {
                         percent_encode(&doc).unwrap_or(doc)
                     } else {
                         doc
-                    };
+                    });
                 }
-                return changed;
+                Parsed::Unchanged => return None,
+                Parsed::NotJson => {}
             }
         }
         self.redact(s, field, loc)
     }
 
+    /// A tree string holding a query or form parameter value (see [`Self::param`]).
+    pub(crate) fn param_str(
+        &mut self,
+        src: Src<'_>,
+        s: &mut Str,
+        field: Field<'_>,
+        loc: LocationKind,
+    ) -> bool {
+        let new = self.param(src.text(s), field, loc, false);
+        apply(s, new)
+    }
+
     /// `a=1&b=2`: each value judged by its (percent-decoded) name.
-    fn form_body(&mut self, s: &mut String, loc: LocationKind) -> bool {
+    fn form_body(&mut self, s: &str, loc: LocationKind) -> Option<String> {
         let mut changed = false;
-        let mut parts: Vec<String> = Vec::new();
+        let mut parts: Vec<Cow<'_, str>> = Vec::new();
         for part in s.split('&') {
-            let mut part = part.to_owned();
-            if let Some((name, value)) = part.split_once('=') {
-                let name = name.to_owned();
-                let mut value = value.to_owned();
-                if self.param(&mut value, Field::Form { name: &name }, loc, true) {
-                    changed = true;
-                    part = format!("{name}={value}");
-                }
+            let new = if let Some((name, value)) = part.split_once('=') {
+                self.param(value, Field::Form { name }, loc, true)
+                    .map(|value| format!("{name}={value}"))
             } else {
-                changed |= self.redact(&mut part, Field::Text, loc);
-            }
-            parts.push(part);
+                self.redact(part, Field::Text, loc)
+            };
+            changed |= new.is_some();
+            parts.push(new.map_or(Cow::Borrowed(part), Cow::Owned));
         }
-        if changed {
-            *s = parts.join("&");
-        }
-        changed
+        changed.then(|| parts.join("&"))
     }
 
     /// `multipart/*`: each part's body judged by its form name and content type.
-    fn multipart_body(&mut self, s: &mut String, mime: &str, loc: LocationKind) -> bool {
+    fn multipart_body(&mut self, s: &str, mime: &str, loc: LocationKind) -> Option<String> {
         let boundary = mime
             .split(';')
             .filter_map(|p| {
@@ -518,19 +563,16 @@ impl<'a> Engine<'a> {
         };
         let delimiter = format!("--{boundary}");
         let mut changed = false;
-        let mut pieces: Vec<String> = Vec::new();
+        let mut pieces: Vec<Cow<'_, str>> = Vec::new();
         for piece in s.split(delimiter.as_str()) {
-            let mut piece = piece.to_owned();
-            changed |= self.multipart_part(&mut piece, loc);
-            pieces.push(piece);
+            let new = self.multipart_part(piece, loc);
+            changed |= new.is_some();
+            pieces.push(new.map_or(Cow::Borrowed(piece), Cow::Owned));
         }
-        if changed {
-            *s = pieces.join(&delimiter);
-        }
-        changed
+        changed.then(|| pieces.join(&delimiter))
     }
 
-    fn multipart_part(&mut self, piece: &mut String, loc: LocationKind) -> bool {
+    fn multipart_part(&mut self, piece: &str, loc: LocationKind) -> Option<String> {
         let split = piece
             .find("\r\n\r\n")
             .map(|i| (i, 4))
@@ -538,10 +580,9 @@ impl<'a> Engine<'a> {
         let Some((at, sep)) = split else {
             return self.redact(piece, Field::Text, loc);
         };
-        let head = piece.get(..at).unwrap_or_default().to_owned();
-        let mut body = piece.get(at + sep..).unwrap_or_default().to_owned();
-        let mut head_out = head.clone();
-        let mut changed = self.redact(&mut head_out, Field::Text, loc);
+        let head = piece.get(..at).unwrap_or_default();
+        let body = piece.get(at + sep..).unwrap_or_default();
+        let head_new = self.redact(head, Field::Text, loc);
         let lower = head.to_ascii_lowercase();
         let name = lower
             .find("name=\"")
@@ -556,72 +597,61 @@ impl<'a> Engine<'a> {
             .trim()
             .to_owned();
         // Keep the part's trailing line break outside the value.
-        let trail_len = body.len() - body.trim_end_matches(['\r', '\n']).len();
-        let trail = body.split_off(body.len() - trail_len);
-        changed |= if content_type.is_empty() && !name.is_empty() {
-            self.redact(&mut body, Field::Form { name: &name }, loc)
+        let value_len = body.trim_end_matches(['\r', '\n']).len();
+        let (value, trail) = (
+            body.get(..value_len).unwrap_or_default(),
+            body.get(value_len..).unwrap_or_default(),
+        );
+        let value_new = if content_type.is_empty() && !name.is_empty() {
+            self.redact(value, Field::Form { name: &name }, loc)
         } else {
-            self.body(&mut body, &content_type, loc)
+            self.body(value, &content_type, loc)
         };
-        if changed {
-            *piece = format!(
-                "{head_out}{}{body}{trail}",
-                piece.get(at..at + sep).unwrap_or_default()
-            );
+        if head_new.is_none() && value_new.is_none() {
+            return None;
         }
-        changed
+        Some(format!(
+            "{}{}{}{trail}",
+            head_new.as_deref().unwrap_or(head),
+            piece.get(at..at + sep).unwrap_or_default(),
+            value_new.as_deref().unwrap_or(value),
+        ))
     }
 
     /// `text/event-stream`: each `data:` line is a payload (JSON or text).
-    fn event_stream(&mut self, s: &mut String) -> bool {
+    fn event_stream(&mut self, s: &str) -> Option<String> {
         let mut changed = false;
-        let mut lines: Vec<String> = Vec::new();
+        let mut lines: Vec<Cow<'_, str>> = Vec::new();
         for line in s.split('\n') {
-            let mut line = line.to_owned();
-            if let Some(rest) = line.strip_prefix("data:") {
+            let new = if let Some(rest) = line.strip_prefix("data:") {
                 let lead = rest.len() - rest.trim_start().len();
                 let (space, payload) = rest.split_at(lead);
-                let mut payload = payload.to_owned();
-                if self.body(&mut payload, "", LocationKind::ServerSentEvent) {
-                    changed = true;
-                    line = format!("data:{space}{payload}");
-                }
+                self.body(payload, "", LocationKind::ServerSentEvent)
+                    .map(|payload| format!("data:{space}{payload}"))
             } else {
-                changed |= self.redact(&mut line, Field::Text, LocationKind::ServerSentEvent);
-            }
-            lines.push(line);
+                self.redact(line, Field::Text, LocationKind::ServerSentEvent)
+            };
+            changed |= new.is_some();
+            lines.push(new.map_or(Cow::Borrowed(line), Cow::Owned));
         }
-        if changed {
-            *s = lines.join("\n");
-        }
-        changed
+        changed.then(|| lines.join("\n"))
     }
 
     /// `content.encoding == "base64"`: decode; text is sanitized as a body and
     /// re-encoded; binary is scanned as bytes and its matches overwritten in place.
-    pub(crate) fn base64_body(&mut self, s: &mut String, mime: &str, loc: LocationKind) -> bool {
+    /// Returns the new (base64) text if it changed.
+    pub(crate) fn base64_body(&mut self, s: &str, mime: &str, loc: LocationKind) -> Option<String> {
         let engine = &base64::engine::general_purpose::STANDARD;
         let Ok(bytes) = engine.decode(s.trim()) else {
             return self.redact(s, Field::Text, loc);
         };
         match String::from_utf8(bytes) {
-            Ok(mut text) => {
-                if self.body(&mut text, mime, loc) {
-                    *s = engine.encode(text.as_bytes());
-                    true
-                } else {
-                    false
-                }
-            }
+            Ok(text) => self
+                .body(&text, mime, loc)
+                .map(|text| engine.encode(text.as_bytes())),
             Err(e) => {
                 let bytes = e.into_bytes();
-                match self.binary(&bytes, loc) {
-                    Some(clean) => {
-                        *s = engine.encode(clean);
-                        true
-                    }
-                    None => false,
-                }
+                self.binary(&bytes, loc).map(|clean| engine.encode(clean))
             }
         }
     }
@@ -670,6 +700,38 @@ impl<'a> Engine<'a> {
             self.refuse(&m, preview);
         }
         Some(out)
+    }
+}
+
+/// Stores `new` in the tree string `s` if there is one; whether it changed.
+fn apply(s: &mut Str, new: Option<String>) -> bool {
+    match new {
+        Some(text) => {
+            s.set(text);
+            true
+        }
+        None => false,
+    }
+}
+
+/// What [`Engine::json_text`] made of a text.
+enum Parsed {
+    /// Not JSON (or nested too deep): the caller scans it as text.
+    NotJson,
+    /// JSON, clean (or reported, in inspect mode).
+    Unchanged,
+    /// JSON, sanitized: the new text.
+    Changed(String),
+}
+
+impl Parsed {
+    /// `None` when not JSON, else the new text if it changed.
+    fn decided(self) -> Option<Option<String>> {
+        match self {
+            Self::NotJson => None,
+            Self::Unchanged => Some(None),
+            Self::Changed(text) => Some(Some(text)),
+        }
     }
 }
 
@@ -812,7 +874,7 @@ const MAX_MEMO_ENTRIES: usize = 1 << 18;
 struct CleanMemo {
     hasher: Keyed128,
     /// Key → the known-secrets generation the value was last found clean against.
-    set: HashMap<(u64, u64), u64>,
+    set: HashMap<(u64, u64), u64, PreHashed>,
 }
 
 impl CleanMemo {
@@ -859,6 +921,41 @@ impl Keyed128 {
     }
 }
 
+/// The hasher of maps keyed by [`Keyed128`] values: the keys are already outputs of
+/// a randomly keyed 128-bit SipHash, so their bits are used as they are instead of
+/// being hashed a second time.
+#[derive(Clone, Copy, Default)]
+struct PreHashed;
+
+impl BuildHasher for PreHashed {
+    type Hasher = PreHashedHasher;
+
+    fn build_hasher(&self) -> PreHashedHasher {
+        PreHashedHasher(0)
+    }
+}
+
+/// See [`PreHashed`].
+#[derive(Default)]
+struct PreHashedHasher(u64);
+
+impl std::hash::Hasher for PreHashedHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Not reached for `(u64, u64)` keys; a sound fallback all the same.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = self.0.rotate_left(29) ^ n;
+    }
+}
+
 /// Markers remembered per artifact.
 const MAX_CACHED_MARKERS: usize = 4096;
 /// Longest look-behind (bytes before a match, back to a `;`, space or tab) a cached
@@ -876,7 +973,7 @@ const MAX_MARKER_CONTEXT: usize = 64;
 #[derive(Default)]
 struct MarkerCache {
     hasher: Keyed128,
-    map: HashMap<(u64, u64), String>,
+    map: HashMap<(u64, u64), String, PreHashed>,
 }
 
 impl MarkerCache {
@@ -935,8 +1032,8 @@ type Detections = Vec<(&'static str, std::ops::Range<usize>)>;
 /// header, Authorization/Cookie parsing) fires on at least one probe.
 struct NameCache {
     baseline: Vec<Detections>,
-    header: HashMap<String, bool>,
-    json: HashMap<String, bool>,
+    header: HashMap<String, bool, foldhash::quality::RandomState>,
+    json: HashMap<String, bool, foldhash::quality::RandomState>,
 }
 
 impl NameCache {
@@ -947,8 +1044,8 @@ impl NameCache {
             .collect();
         Self {
             baseline,
-            header: HashMap::new(),
-            json: HashMap::new(),
+            header: HashMap::default(),
+            json: HashMap::default(),
         }
     }
 
@@ -1006,7 +1103,7 @@ struct KnownSecrets {
     cap: usize,
     /// Raw secrets already passed to `learn` (keyed 128-bit hashes, no value kept),
     /// so a secret met again skips re-deriving and fingerprinting its forms.
-    seen: HashSet<(u64, u64)>,
+    seen: HashSet<(u64, u64), PreHashed>,
     seen_hasher: Keyed128,
     /// Bumped whenever the automata are rebuilt (what `find` answers changes).
     generation: u64,
@@ -1022,7 +1119,7 @@ impl KnownSecrets {
             recent: None,
             dirty: false,
             cap,
-            seen: HashSet::new(),
+            seen: HashSet::default(),
             seen_hasher: Keyed128::default(),
             generation: 0,
         }
@@ -1257,19 +1354,23 @@ mod tests {
         );
         let secret = "Zq9Hk2Lm7Vp4Qx1Zt8Rw3Nc6Yb0Jf5GdEr";
         let text = format!("note {secret} end");
-        let mut first = text.clone();
         assert!(
-            !e.redact(&mut first, Field::Text, LocationKind::JsonValue),
+            e.redact(&text, Field::Text, LocationKind::JsonValue)
+                .is_none(),
             "clean as text"
         );
-        let mut header = format!("Bearer {secret}");
+        let header = format!("Bearer {secret}");
         let name = "Authorization";
-        assert!(e.redact(&mut header, Field::Header { name }, LocationKind::Header));
-        let mut unit = Value::Str(text.clone());
-        e.end_unit(&mut unit);
+        assert!(
+            e.redact(&header, Field::Header { name }, LocationKind::Header)
+                .is_some()
+        );
+        let mut unit = Value::Str(Str::owned(text.clone()));
+        e.end_unit(Src::new("", ""), &mut unit);
         // Same field, same value: remembered clean, but the secret is now known.
-        let mut again = text.clone();
-        assert!(e.redact(&mut again, Field::Text, LocationKind::JsonValue));
+        let again = e
+            .redact(&text, Field::Text, LocationKind::JsonValue)
+            .unwrap();
         assert!(!again.contains(secret), "{again}");
         assert!(again.starts_with("note [redacted:"), "{again}");
     }

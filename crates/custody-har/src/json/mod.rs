@@ -21,9 +21,10 @@ use custody_scan::{Finding, Redactor, Scanner};
 use crate::SanitizeOptions;
 use crate::error::SanitizeError;
 use crate::json::engine::{Engine, Mode};
+pub(crate) use crate::json::output::Digests;
 use crate::json::output::HashingWriter;
 use crate::json::parse::Reader;
-use crate::json::value::{Value, write_string};
+use crate::json::value::{Src, Value, write_string};
 use crate::report::{LocationKind, Report};
 
 /// Arrays nested up to this depth are streamed element by element.
@@ -75,15 +76,17 @@ impl<R: Read> Stream<'_, '_, R> {
     pub(crate) fn unit(
         &mut self,
         depth: usize,
-        f: &mut dyn FnMut(&mut Engine<'_>, &mut Value),
+        f: &mut dyn FnMut(&mut Engine<'_>, Src<'_>, &mut Value),
     ) -> Result<()> {
         self.reader.skip_ws()?;
         self.engine.begin_unit(self.reader.offset());
         let mut value = self.reader.parse_value(depth)?;
-        f(self.engine, &mut value);
-        self.engine.end_unit(&mut value);
+        let src = self.reader.source()?;
+        f(self.engine, src, &mut value);
+        self.engine.end_unit(src, &mut value);
         self.buf.clear();
-        value.write_to(&mut self.buf)?;
+        value.write(src, &mut self.buf)?;
+        self.reader.release();
         self.out.write_all(&self.buf)?;
         if self.buf.capacity() > 1 << 20 {
             // Do not keep a huge entry's buffer for the rest of the run.
@@ -94,6 +97,10 @@ impl<R: Read> Stream<'_, '_, R> {
 }
 
 /// Runs `drive` in sanitize mode and builds the report (or the refusal).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "crate-private driver shared by the HAR and JSON entry points"
+)]
 pub(crate) fn run_sanitize<R: Read, W: Write>(
     kind: &'static str,
     input: R,
@@ -101,6 +108,7 @@ pub(crate) fn run_sanitize<R: Read, W: Write>(
     scanner: &Scanner,
     redactor: &Redactor,
     opts: &SanitizeOptions,
+    digests: Digests,
     drive: fn(&mut Stream<'_, '_, R>) -> Result<()>,
 ) -> Result<Report> {
     let mut engine = Engine::new(
@@ -109,9 +117,13 @@ pub(crate) fn run_sanitize<R: Read, W: Write>(
         opts.limits(),
         opts.max_known_secrets,
     );
-    let mut out = BufWriter::with_capacity(256 * 1024, HashingWriter::new(output));
+    let mut out = BufWriter::with_capacity(256 * 1024, HashingWriter::with_digest(output, digests));
+    let reader = Reader::new(input, opts.limits());
     let mut stream = Stream {
-        reader: Reader::new(input, opts.limits()),
+        reader: match digests {
+            Digests::Compute => reader,
+            Digests::Skip => reader.without_digest(),
+        },
         engine: &mut engine,
         out: &mut out,
         units: 0,
@@ -184,7 +196,37 @@ pub fn sanitize<R: Read, W: Write>(
     redactor: &Redactor,
     opts: &SanitizeOptions,
 ) -> Result<Report> {
-    run_sanitize("json", input, output, scanner, redactor, opts, drive_json)
+    run_sanitize(
+        "json",
+        input,
+        output,
+        scanner,
+        redactor,
+        opts,
+        Digests::Compute,
+        drive_json,
+    )
+}
+
+/// [`sanitize`] without the input and output digests (the report's are empty), for
+/// callers that hash the same bytes themselves.
+pub(crate) fn sanitize_undigested<R: Read, W: Write>(
+    input: R,
+    output: W,
+    scanner: &Scanner,
+    redactor: &Redactor,
+    opts: &SanitizeOptions,
+) -> Result<Report> {
+    run_sanitize(
+        "json",
+        input,
+        output,
+        scanner,
+        redactor,
+        opts,
+        Digests::Skip,
+        drive_json,
+    )
 }
 
 /// Reports every credential in a JSON document to `sink` (with JSON pointers),
@@ -221,8 +263,8 @@ fn drive_json<R: Read>(s: &mut Stream<'_, '_, R>) -> Result<()> {
         b'[' => json_array(s, 1, None)?,
         _ => {
             s.units += 1;
-            s.unit(0, &mut |e, v| {
-                e.walk(v, None, LocationKind::JsonValue);
+            s.unit(0, &mut |e, src, v| {
+                e.walk(src, v, None, LocationKind::JsonValue);
             })?;
         }
     }
@@ -235,8 +277,8 @@ fn json_child<R: Read>(s: &mut Stream<'_, '_, R>, depth: usize, key: Option<&str
         return json_array(s, depth, key);
     }
     s.units += 1;
-    s.unit(depth, &mut |e, v| {
-        e.walk(v, key, LocationKind::JsonValue);
+    s.unit(depth, &mut |e, src, v| {
+        e.walk(src, v, key, LocationKind::JsonValue);
     })
 }
 
@@ -269,21 +311,28 @@ mod tests {
     /// something (a marker's `[`), as a rule the marker cannot satisfy would.
     fn broken_drive<R: Read>(s: &mut Stream<'_, '_, R>) -> Result<()> {
         s.units += 1;
-        s.unit(0, &mut |e, v| {
+        s.unit(0, &mut |e, src, v| {
             if let Value::Str(text) = v {
-                e.redact_with(text, LocationKind::JsonValue, &|scanner, value| {
-                    let Some(rule) = scanner.rule("generic-secret") else {
-                        return Vec::new();
-                    };
-                    if value.is_empty() {
-                        Vec::new()
-                    } else {
-                        vec![Match {
-                            rule,
-                            span: 0..value.len().min(1),
-                        }]
-                    }
-                });
+                let new = e.redact_with(
+                    src.text(text),
+                    LocationKind::JsonValue,
+                    &|scanner, value| {
+                        let Some(rule) = scanner.rule("generic-secret") else {
+                            return Vec::new();
+                        };
+                        if value.is_empty() {
+                            Vec::new()
+                        } else {
+                            vec![Match {
+                                rule,
+                                span: 0..value.len().min(1),
+                            }]
+                        }
+                    },
+                );
+                if let Some(new) = new {
+                    text.set(new);
+                }
             }
         })?;
         s.reader.finish()
@@ -302,6 +351,7 @@ mod tests {
             &scanner,
             &redactor,
             &SanitizeOptions::default(),
+            Digests::Compute,
             broken_drive,
         );
         let Err(SanitizeError::Refused(refused)) = result else {
@@ -328,20 +378,17 @@ mod tests {
             SanitizeOptions::default().limits(),
             16,
         );
-        let mut value = SECRET.to_owned();
         let changed =
-            engine.redact_with(
-                &mut value,
-                LocationKind::JsonValue,
-                &|scanner, v| match scanner.rule("generic-secret") {
-                    Some(rule) if v == SECRET => vec![Match {
-                        rule,
-                        span: 0..v.len(),
-                    }],
-                    _ => Vec::new(),
-                },
-            );
-        assert!(changed);
+            engine.redact_with(SECRET, LocationKind::JsonValue, &|scanner, v| match scanner
+                .rule("generic-secret")
+            {
+                Some(rule) if v == SECRET => vec![Match {
+                    rule,
+                    span: 0..v.len(),
+                }],
+                _ => Vec::new(),
+            });
+        let value = changed.unwrap();
         assert!(value.starts_with("[redacted:secret:"), "{value}");
         assert_eq!(engine.counts.remaining, 0);
         assert!(engine.refusals.is_empty());

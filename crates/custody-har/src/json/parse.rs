@@ -7,13 +7,19 @@
 //! and every limit is checked *before* the memory it guards is allocated: a 500 MB
 //! string fails after at most `max_value_bytes` are buffered, and 100,000-deep nesting
 //! fails at `max_depth`. The input is hashed (SHA-256) as it is read.
+//!
+//! While a unit is parsed its source bytes are retained in the read buffer (which
+//! grows to hold the unit, so by at most the entry limits), and the tree holds spans of
+//! them: a string without escapes costs no allocation, and [`Reader::source`] lends the
+//! unit's text to the walk and the writer. Escaped strings are decoded into one
+//! scratch text per unit.
 
 use std::io::Read;
 
 use sha2::{Digest, Sha256};
 
 use crate::error::{LimitError, LimitKind, ParseError, ParseReason, Position, SanitizeError};
-use crate::json::value::{Pointer, Value};
+use crate::json::value::{Pointer, Span, Src, Str, Value, Verbatim};
 
 /// Limits applied while reading.
 #[derive(Debug, Clone, Copy)]
@@ -30,7 +36,20 @@ const BUF_SIZE: usize = 64 * 1024;
 /// A buffered, position-tracking, hashing JSON reader.
 pub(crate) struct Reader<R> {
     inner: R,
-    buf: Box<[u8]>,
+    /// Read buffer; while a unit is retained it grows to hold the whole unit.
+    buf: Vec<u8>,
+    /// Index in `buf` of the first byte of the retained unit, if any.
+    keep: Option<usize>,
+    /// Input offset of the retained unit's first byte (spans are relative to it).
+    unit_start: u64,
+    /// Decoded text of the retained unit's escaped strings.
+    scratch: Vec<u8>,
+    /// Whether the input is hashed (not for in-memory embedded documents).
+    hash: bool,
+    /// Children of the open arrays of `parse_value` (reused).
+    items: Vec<Value>,
+    /// Members of the open objects of `parse_value` (reused).
+    members: Vec<(Str, Value)>,
     pos: usize,
     end: usize,
     /// Input offset of `buf[0]`.
@@ -44,9 +63,27 @@ pub(crate) struct Reader<R> {
     pub(crate) pointer: Pointer,
 }
 
+/// An open container of [`Reader::parse_value`]: its children so far sit on the
+/// reader's `items` / `members` stack from `base`; `open` is the source offset of its
+/// bracket; `len` the length of its compact writing so far (`None` once a string in
+/// it is not written verbatim).
 enum Frame {
-    Arr(Vec<Value>),
-    Obj(Vec<(String, Value)>, String),
+    Arr {
+        base: usize,
+        open: usize,
+        len: Option<usize>,
+    },
+    Obj {
+        base: usize,
+        open: usize,
+        len: Option<usize>,
+        key: Str,
+    },
+}
+
+/// Adds `more` to a compact-writing length (`None` is absorbing).
+fn add_len(len: &mut Option<usize>, more: Option<usize>) {
+    *len = len.zip(more).map(|(a, b)| a + b);
 }
 
 type Result<T> = std::result::Result<T, SanitizeError>;
@@ -61,7 +98,13 @@ impl<R: Read> Reader<R> {
     pub(crate) fn with_capacity(inner: R, limits: Limits, capacity: usize) -> Self {
         Self {
             inner,
-            buf: vec![0; capacity.clamp(16, BUF_SIZE)].into_boxed_slice(),
+            buf: vec![0; capacity.clamp(16, BUF_SIZE)],
+            keep: None,
+            unit_start: 0,
+            scratch: Vec::new(),
+            hash: true,
+            items: Vec::new(),
+            members: Vec::new(),
             pos: 0,
             end: 0,
             base: 0,
@@ -79,9 +122,21 @@ impl<R: Read> Reader<R> {
         self.base + self.pos as u64
     }
 
-    /// Hex SHA-256 of all bytes read from the input so far.
+    /// Hex SHA-256 of all bytes read from the input so far (empty when the input
+    /// is not hashed).
     pub(crate) fn digest_hex(&self) -> String {
-        hex(&self.hasher.clone().finalize())
+        if self.hash {
+            hex(&self.hasher.clone().finalize())
+        } else {
+            String::new()
+        }
+    }
+
+    /// Stops hashing the input (before the first read): for callers that hash the
+    /// same bytes themselves.
+    pub(crate) fn without_digest(mut self) -> Self {
+        self.hash = false;
+        self
     }
 
     /// Total bytes read from the input so far.
@@ -135,32 +190,59 @@ impl<R: Read> Reader<R> {
         if self.eof {
             return Ok(false);
         }
-        self.base += self.end as u64;
-        self.pos = 0;
-        self.end = 0;
+        match self.keep {
+            Some(keep) => {
+                // Keep the unit: move it to the front, and grow when it fills the
+                // buffer (bounded by the entry limits checked while parsing).
+                if keep > 0 {
+                    self.buf.copy_within(keep..self.end, 0);
+                    self.base += keep as u64;
+                    self.end -= keep;
+                    self.pos -= keep;
+                    self.keep = Some(0);
+                }
+                if self.end == self.buf.len() {
+                    // `Vec` grows its capacity geometrically; reads stay at most
+                    // `BUF_SIZE`, so a limit stops reading within one buffer of it.
+                    self.buf.resize(self.buf.len() + BUF_SIZE, 0);
+                }
+            }
+            None => {
+                self.base += self.end as u64;
+                self.pos = 0;
+                self.end = 0;
+            }
+        }
+        let from = self.end;
+        let to = self.buf.len().min(from + BUF_SIZE);
         loop {
-            match self.inner.read(&mut self.buf) {
+            let Some(room) = self.buf.get_mut(from..to) else {
+                return Ok(false);
+            };
+            match self.inner.read(room) {
                 Ok(0) => {
                     self.eof = true;
                     return Ok(false);
                 }
                 Ok(n) => {
-                    self.end = n.min(self.buf.len());
+                    self.end = from + n.min(room.len());
                     break;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(SanitizeError::Io(e)),
             }
         }
-        self.hasher
-            .update(self.buf.get(..self.end).unwrap_or_default());
+        if self.hash {
+            self.hasher
+                .update(self.buf.get(from..self.end).unwrap_or_default());
+        }
         if let Some(max) = self.limits.max_input_bytes
             && self.base + self.end as u64 > max
         {
             // Report the position of the first byte past the limit.
             self.pos = usize::try_from(max.saturating_sub(self.base))
                 .unwrap_or(0)
-                .min(self.end);
+                .clamp(from, self.end);
             return Err(self.limit_error(LimitKind::InputBytes, max));
         }
         Ok(true)
@@ -219,11 +301,37 @@ impl<R: Read> Reader<R> {
         }
     }
 
-    /// Reads a string; the next non-whitespace byte must be `"`.
+    /// Reads a string into an owned `String` (a member name outside any unit); the
+    /// next non-whitespace byte must be `"`.
     pub(crate) fn read_string(&mut self) -> Result<String> {
         self.expect(b'"', "a string")?;
         let start = self.offset();
-        let mut out: Vec<u8> = Vec::new();
+        let mut out = Vec::new();
+        if self.escaped_string_in_buffer(&mut out).is_none() {
+            self.string_tail(&mut out, 0)?;
+        }
+        String::from_utf8(out).map_err(|_| self.invalid_utf8(start))
+    }
+
+    fn invalid_utf8(&self, start: u64) -> SanitizeError {
+        SanitizeError::Parse(ParseError {
+            at: self.position_at(start),
+            reason: ParseReason::InvalidUtf8,
+        })
+    }
+
+    /// Offset of input offset `offset` from the start of the retained unit.
+    fn rel(&self, offset: u64) -> usize {
+        usize::try_from(offset.saturating_sub(self.unit_start)).unwrap_or(usize::MAX)
+    }
+
+    /// Reads a string of the retained unit (the next non-whitespace byte must be
+    /// `"`) as a span of the source; only a string with escapes is decoded (into the
+    /// scratch text).
+    fn read_str(&mut self) -> Result<Str> {
+        self.expect(b'"', "a string")?;
+        let start = self.offset();
+        let rel = self.rel(start);
         // Fast path: the whole string is in the buffer and has no escapes.
         let chunk = self.buf.get(self.pos..self.end).unwrap_or_default();
         if let Some(end) = memchr::memchr2(b'"', b'\\', chunk)
@@ -232,24 +340,104 @@ impl<R: Read> Reader<R> {
         {
             let run = chunk.get(..end).unwrap_or_default();
             if !run.iter().any(|&b| b < 0x20) {
-                out.extend_from_slice(run);
+                if std::str::from_utf8(run).is_err() {
+                    return Err(self.invalid_utf8(start));
+                }
                 self.pos += end + 1;
-                return String::from_utf8(out).map_err(|_| {
-                    SanitizeError::Parse(ParseError {
-                        at: self.position_at(start),
-                        reason: ParseReason::InvalidUtf8,
-                    })
-                });
+                return Ok(Str::plain(rel..rel + end));
             }
         }
-        if let Some(decoded) = self.escaped_string_in_buffer() {
-            return String::from_utf8(decoded).map_err(|_| {
-                SanitizeError::Parse(ParseError {
-                    at: self.position_at(start),
-                    reason: ParseReason::InvalidUtf8,
-                })
-            });
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let from = scratch.len();
+        let read = match self.escaped_string_in_buffer(&mut scratch) {
+            Some(verbatim) => Ok((verbatim, true)),
+            None => self.string_tail(&mut scratch, from),
+        };
+        let decoded = scratch.get(from..).unwrap_or_default();
+        let result = match read {
+            Err(e) => Err(e),
+            Ok(_) if std::str::from_utf8(decoded).is_err() => Err(self.invalid_utf8(start)),
+            Ok((verbatim, escaped)) => {
+                // The closing quote was consumed: the raw contents end just before it.
+                let raw = rel..self.rel(self.offset()).saturating_sub(1);
+                if escaped {
+                    Ok(Str::decoded(raw, from..scratch.len(), verbatim))
+                } else {
+                    // Read across a buffer refill, but without escapes: the source
+                    // bytes are the text.
+                    scratch.truncate(from);
+                    Ok(Str::plain(raw))
+                }
+            }
+        };
+        self.scratch = scratch;
+        result
+    }
+
+    /// The string body after the opening quote, decoded and appended to `out`, when
+    /// it lies whole in the buffer, holds only the escapes `\"`, `\\`, `\/`, `\n`,
+    /// `\r`, `\t`, no control character, and is within `max_value_bytes`: a tight
+    /// loop (escaped JSON and HTML bodies have an escape every few bytes). Returns
+    /// whether the source bytes are the canonical escaping of the text (no `\/`).
+    /// Anything else returns `None` with nothing consumed or appended, and
+    /// [`Self::string_tail`] reads (or rejects) it.
+    fn escaped_string_in_buffer(&mut self, out: &mut Vec<u8>) -> Option<bool> {
+        let chunk = self.buf.get(self.pos..self.end)?;
+        let len = out.len();
+        let max = self.limits.max_value_bytes;
+        let mut verbatim = true;
+        // One pass: copy each run up to the next quote or backslash, decode the
+        // escape; give up (nothing appended) on anything the general loop must see.
+        let mut i = 0;
+        let end = loop {
+            let found = chunk.get(i..).and_then(|r| memchr::memchr2(b'"', b'\\', r));
+            let run = found.and_then(|j| chunk.get(i..i + j));
+            let (Some(j), Some(run)) = (found, run) else {
+                out.truncate(len);
+                return None;
+            };
+            if run.iter().any(|&b| b < 0x20) || out.len() - len + j > max {
+                out.truncate(len);
+                return None;
+            }
+            out.extend_from_slice(run);
+            let at = i + j;
+            if chunk.get(at) == Some(&b'"') {
+                break at;
+            }
+            let decoded = match chunk.get(at + 1) {
+                Some(b'"') => b'"',
+                Some(b'\\') => b'\\',
+                Some(b'n') => b'\n',
+                Some(b'r') => b'\r',
+                Some(b't') => b'\t',
+                Some(b'/') => {
+                    verbatim = false;
+                    b'/'
+                }
+                _ => {
+                    out.truncate(len);
+                    return None;
+                }
+            };
+            out.push(decoded);
+            i = at + 2;
+        };
+        if out.len() - len > max {
+            out.truncate(len);
+            return None;
         }
+        self.pos += end + 1;
+        Some(verbatim)
+    }
+
+    /// The general string loop: reads up to and including the closing quote,
+    /// decoding into `out` (whose first `from` bytes are not this string's), across
+    /// buffer refills, and reports every error. Returns (whether the source bytes are
+    /// the canonical escaping of the text, whether there was any escape).
+    fn string_tail(&mut self, out: &mut Vec<u8>, from: usize) -> Result<(bool, bool)> {
+        let mut verbatim = true;
+        let mut escaped = false;
         loop {
             if !self.fill()? {
                 return Err(self.eof_error("the end of a string"));
@@ -262,17 +450,14 @@ impl<R: Read> Reader<R> {
                 self.pos += i;
                 return Err(self.parse_error(ParseReason::ControlCharacter));
             }
-            if out.len() + upto > self.limits.max_value_bytes {
-                self.pos += self
-                    .limits
-                    .max_value_bytes
-                    .saturating_sub(out.len())
-                    .min(upto);
+            let len = out.len() - from;
+            if len + upto > self.limits.max_value_bytes {
+                self.pos += self.limits.max_value_bytes.saturating_sub(len).min(upto);
                 return Err(
                     self.limit_error(LimitKind::ValueBytes, self.limits.max_value_bytes as u64)
                 );
             }
-            if out.capacity() == 0 {
+            if out.capacity() - out.len() < upto {
                 out.reserve((upto + 64).min(self.limits.max_value_bytes));
             }
             out.extend_from_slice(run);
@@ -292,66 +477,22 @@ impl<R: Read> Reader<R> {
                 _ => None,
             };
             if let Some(b) = simple {
+                verbatim &= b != b'/';
+                escaped = true;
                 out.push(b);
                 self.pos += 2;
                 continue;
             }
             let quote_or_backslash = self.next_byte("the end of a string")?;
             if quote_or_backslash == b'"' {
-                break;
+                return Ok((verbatim, escaped));
             }
-            self.read_escape(&mut out)?;
+            // Any other escape (`\b`, `\f`, `\u....`, or a common one split by a
+            // refill) is decoded by the general decoder: not kept verbatim.
+            verbatim = false;
+            escaped = true;
+            self.read_escape(out)?;
         }
-        String::from_utf8(out).map_err(|_| {
-            SanitizeError::Parse(ParseError {
-                at: self.position_at(start),
-                reason: ParseReason::InvalidUtf8,
-            })
-        })
-    }
-
-    /// The string body after the opening quote, decoded, when it lies whole in the
-    /// buffer, holds only the escapes `\"`, `\\`, `\/`, `\n`, `\r`, `\t`, no control
-    /// character, and is within `max_value_bytes`: one exact-size allocation and a
-    /// tight loop (escaped JSON and HTML bodies have an escape every few bytes).
-    /// Anything else returns `None` with nothing consumed, and the general loop of
-    /// [`Self::read_string`] reads (or rejects) it.
-    fn escaped_string_in_buffer(&mut self) -> Option<Vec<u8>> {
-        let chunk = self.buf.get(self.pos..self.end)?;
-        let mut i = 0;
-        let end = loop {
-            let j = i + memchr::memchr2(b'"', b'\\', chunk.get(i..)?)?;
-            if chunk.get(j) == Some(&b'"') {
-                break j;
-            }
-            if !matches!(chunk.get(j + 1)?, b'"' | b'\\' | b'/' | b'n' | b'r' | b't') {
-                return None;
-            }
-            i = j + 2;
-        };
-        if end > self.limits.max_value_bytes {
-            return None;
-        }
-        let raw = chunk.get(..end)?;
-        if raw.iter().any(|&b| b < 0x20) {
-            return None;
-        }
-        let mut out = Vec::with_capacity(end);
-        let mut i = 0;
-        while let Some(j) = raw.get(i..).and_then(|r| memchr::memchr(b'\\', r)) {
-            out.extend_from_slice(raw.get(i..i + j)?);
-            out.push(match raw.get(i + j + 1)? {
-                b'n' => b'\n',
-                b'r' => b'\r',
-                b't' => b'\t',
-                // `"`, `\`, `/` stand for themselves (checked above).
-                &other => other,
-            });
-            i += j + 2;
-        }
-        out.extend_from_slice(raw.get(i..)?);
-        self.pos += end + 1;
-        Some(out)
     }
 
     fn read_escape(&mut self, out: &mut Vec<u8>) -> Result<()> {
@@ -405,25 +546,34 @@ impl<R: Read> Reader<R> {
         Ok(v)
     }
 
-    fn read_number(&mut self) -> Result<Box<str>> {
-        let mut out = Vec::new();
-        while let Some(b) = self.peek()? {
-            if !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') {
+    /// Reads a number of the retained unit; returns its span.
+    fn read_number(&mut self) -> Result<Span> {
+        let start = self.offset();
+        let max = self.limits.max_value_bytes;
+        let mut len = 0usize;
+        while self.fill()? {
+            let chunk = self.buf.get(self.pos..self.end).unwrap_or_default();
+            let n = chunk
+                .iter()
+                .position(|&b| !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                .unwrap_or(chunk.len());
+            let ended = n < chunk.len();
+            if len + n > max {
+                self.pos += max - len;
+                return Err(self.limit_error(LimitKind::ValueBytes, max as u64));
+            }
+            len += n;
+            self.pos += n;
+            if ended {
                 break;
             }
-            if out.len() >= self.limits.max_value_bytes {
-                return Err(
-                    self.limit_error(LimitKind::ValueBytes, self.limits.max_value_bytes as u64)
-                );
-            }
-            out.push(b);
-            self.bump();
         }
-        if !valid_number(&out) {
+        let rel = self.rel(start);
+        let at = self.keep.unwrap_or(0) + rel;
+        if !valid_number(self.buf.get(at..at + len).unwrap_or_default()) {
             return Err(self.parse_error(ParseReason::InvalidNumber));
         }
-        // Only ASCII bytes were accepted above.
-        Ok(String::from_utf8(out).unwrap_or_default().into_boxed_str())
+        Ok(rel..rel + len)
     }
 
     fn read_literal(&mut self, word: &'static [u8], expected: &'static str) -> Result<()> {
@@ -504,6 +654,38 @@ impl<R: Read> Reader<R> {
         self.skip_ws()?.ok_or_else(|| self.eof_error("a value"))
     }
 
+    /// The texts the spans of the value last read by [`Self::parse_value`] point
+    /// into (its source bytes and its scratch text), until [`Self::release`].
+    pub(crate) fn source(&self) -> Result<Src<'_>> {
+        let keep = self.keep.unwrap_or(self.pos);
+        let bytes = self.buf.get(keep..self.pos).unwrap_or_default();
+        // Every string was checked to be UTF-8 and everything else in a value is
+        // ASCII, so this holds; if it did not, refuse rather than guess.
+        let source =
+            std::str::from_utf8(bytes).map_err(|_| self.parse_error(ParseReason::InvalidUtf8))?;
+        let scratch = std::str::from_utf8(&self.scratch)
+            .map_err(|_| self.parse_error(ParseReason::InvalidUtf8))?;
+        Ok(Src::new(source, scratch))
+    }
+
+    /// Stops retaining the last value's source; gives back the memory of a large
+    /// unit.
+    pub(crate) fn release(&mut self) {
+        self.keep = None;
+        self.scratch.clear();
+        if self.buf.len() > 16 * BUF_SIZE {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.base += self.pos as u64;
+            self.end -= self.pos;
+            self.pos = 0;
+            self.buf.truncate(self.end.max(BUF_SIZE));
+            self.buf.shrink_to_fit();
+        }
+        if self.scratch.capacity() > 16 * BUF_SIZE {
+            self.scratch = Vec::new();
+        }
+    }
+
     /// Checks that only whitespace follows the document.
     pub(crate) fn finish(&mut self) -> Result<()> {
         match self.skip_ws()? {
@@ -514,8 +696,16 @@ impl<R: Read> Reader<R> {
 
     /// Reads one complete value whose outermost container sits at nesting depth
     /// `base_depth + 1`, within the entry limits.
+    ///
+    /// The value's source is retained until the next `parse_value` or
+    /// [`Self::release`]; its strings and numbers are spans of [`Self::source`].
     pub(crate) fn parse_value(&mut self, base_depth: usize) -> Result<Value> {
         let start = self.offset();
+        self.keep = Some(self.pos);
+        self.unit_start = start;
+        self.scratch.clear();
+        self.items.clear();
+        self.members.clear();
         let mut nodes = 0usize;
         let mut stack: Vec<Frame> = Vec::new();
         'value: loop {
@@ -531,48 +721,69 @@ impl<R: Read> Reader<R> {
                     self.limit_error(LimitKind::EntryNodes, self.limits.max_entry_nodes as u64)
                 );
             }
-            let mut value = match b {
+            // The value and the length of its compact writing, if every string in it
+            // is written verbatim.
+            let (mut value, mut len) = match b {
                 b'{' | b'[' => {
                     if base_depth + stack.len() + 1 > self.limits.max_depth {
                         return Err(
                             self.limit_error(LimitKind::Depth, self.limits.max_depth as u64)
                         );
                     }
+                    let open = self.rel(self.offset());
                     self.bump();
                     let close = if b == b'{' { b'}' } else { b']' };
                     if self.skip_ws()? == Some(close) {
                         self.bump();
-                        if b == b'{' {
-                            Value::Obj(Vec::new())
+                        let v = if b == b'{' {
+                            Value::Obj(Vec::new(), Verbatim::none())
                         } else {
-                            Value::Arr(Vec::new())
-                        }
+                            Value::Arr(Vec::new(), Verbatim::none())
+                        };
+                        (v, Some(2))
                     } else if b == b'{' {
                         if self.skip_ws()? != Some(b'"') {
                             return Err(self.unexpected("a member name or '}'"));
                         }
-                        let key = self.read_string()?;
+                        let key = self.read_str()?;
                         self.expect(b':', "':'")?;
-                        stack.push(Frame::Obj(Vec::new(), key));
+                        stack.push(Frame::Obj {
+                            base: self.members.len(),
+                            open,
+                            len: Some(2),
+                            key,
+                        });
                         continue 'value;
                     } else {
-                        stack.push(Frame::Arr(Vec::new()));
+                        stack.push(Frame::Arr {
+                            base: self.items.len(),
+                            open,
+                            len: Some(2),
+                        });
                         continue 'value;
                     }
                 }
-                b'"' => Value::Str(self.read_string()?),
-                b'-' | b'0'..=b'9' => Value::Num(self.read_number()?),
+                b'"' => {
+                    let s = self.read_str()?;
+                    let len = s.verbatim_len();
+                    (Value::Str(s), len)
+                }
+                b'-' | b'0'..=b'9' => {
+                    let n = self.read_number()?;
+                    let len = n.len();
+                    (Value::Num(n), Some(len))
+                }
                 b't' => {
                     self.read_literal(b"true", "'true'")?;
-                    Value::Bool(true)
+                    (Value::Bool(true), Some(4))
                 }
                 b'f' => {
                     self.read_literal(b"false", "'false'")?;
-                    Value::Bool(false)
+                    (Value::Bool(false), Some(5))
                 }
                 b'n' => {
                     self.read_literal(b"null", "'null'")?;
-                    Value::Null
+                    (Value::Null, Some(4))
                 }
                 _ => return Err(self.unexpected("a value")),
             };
@@ -582,8 +793,14 @@ impl<R: Read> Reader<R> {
                     return Ok(value);
                 };
                 match &mut frame {
-                    Frame::Arr(items) => {
-                        items.push(value);
+                    Frame::Arr {
+                        base, len: total, ..
+                    } => {
+                        if self.items.len() > *base {
+                            add_len(total, Some(1));
+                        }
+                        add_len(total, len);
+                        self.items.push(value);
                         match self.skip_ws()? {
                             Some(b',') => {
                                 self.bump();
@@ -595,15 +812,29 @@ impl<R: Read> Reader<R> {
                             None => return Err(self.eof_error("',' or ']'")),
                         }
                     }
-                    Frame::Obj(members, key) => {
-                        members.push((std::mem::take(key), value));
+                    Frame::Obj {
+                        base,
+                        len: total,
+                        key,
+                        ..
+                    } => {
+                        if self.members.len() > *base {
+                            add_len(total, Some(1));
+                        }
+                        add_len(total, key.verbatim_len().map(|k| k + 1));
+                        add_len(total, len);
+                        let key = std::mem::replace(key, Str::plain(0..0));
+                        self.members.push((key, value));
                         match self.skip_ws()? {
                             Some(b',') => {
                                 self.bump();
                                 if self.skip_ws()? != Some(b'"') {
                                     return Err(self.unexpected("a member name"));
                                 }
-                                *key = self.read_string()?;
+                                let key = self.read_str()?;
+                                if let Frame::Obj { key: k, .. } = &mut frame {
+                                    *k = key;
+                                }
                                 self.expect(b':', "':'")?;
                                 stack.push(frame);
                                 continue 'value;
@@ -614,21 +845,44 @@ impl<R: Read> Reader<R> {
                         }
                     }
                 }
-                value = match frame {
-                    Frame::Arr(items) => Value::Arr(items),
-                    Frame::Obj(members, _) => Value::Obj(members),
+                // The container is closed: its source is `open..end`. It is copied
+                // verbatim when that is exactly as long as its compact writing (so
+                // there is no whitespace in it and every token is written as read).
+                let end = self.rel(self.offset());
+                let (open, total) = match &frame {
+                    Frame::Arr { open, len, .. } | Frame::Obj { open, len, .. } => (*open, *len),
                 };
+                let verbatim = if total == Some(end.saturating_sub(open)) {
+                    Verbatim::source(open..end)
+                } else {
+                    Verbatim::none()
+                };
+                value = match frame {
+                    Frame::Arr { base, .. } => {
+                        Value::Arr(self.items.drain(base..).collect(), verbatim)
+                    }
+                    Frame::Obj { base, .. } => {
+                        Value::Obj(self.members.drain(base..).collect(), verbatim)
+                    }
+                };
+                len = total;
             }
         }
     }
 }
 
-/// Parses a complete JSON document held in memory (an embedded body).
-pub(crate) fn parse_document(text: &str, limits: Limits) -> Result<Value> {
+/// Parses a complete JSON document held in memory (an embedded body). Returns its
+/// tree, whose spans point into `text`, and the scratch text its escaped strings were
+/// decoded into (`Src::new(text, &scratch)` resolves them).
+pub(crate) fn parse_document(text: &str, limits: Limits) -> Result<(Value, String)> {
     let mut reader = Reader::with_capacity(text.as_bytes(), limits, text.len());
+    reader.hash = false;
     let value = reader.parse_value(0)?;
     reader.finish()?;
-    Ok(value)
+    // Every piece decoded into the scratch text was checked to be UTF-8.
+    let scratch = String::from_utf8(std::mem::take(&mut reader.scratch))
+        .map_err(|_| reader.parse_error(ParseReason::InvalidUtf8))?;
+    Ok((value, scratch))
 }
 
 fn valid_number(s: &[u8]) -> bool {
@@ -698,11 +952,14 @@ mod tests {
         }
     }
 
-    fn parse(s: &[u8]) -> Result<Value> {
+    /// Parses `s` with a 16-byte buffer (every refill path) and returns the
+    /// compact serialisation.
+    fn parse(s: &[u8]) -> Result<String> {
         let mut r = Reader::with_capacity(s, limits(), 16);
         let v = r.parse_value(0)?;
+        let out = v.into_json_string(r.source()?);
         r.finish()?;
-        Ok(v)
+        Ok(out)
     }
 
     fn parse_err(s: &[u8]) -> SanitizeError {
@@ -747,12 +1004,120 @@ mod tests {
         assert!(matches!(r.read_string(), Err(SanitizeError::Limit(_))));
     }
 
+    /// Parses `json` (one value) with a buffer of `cap` bytes and writes it back.
+    fn rewrite(json: &str, cap: usize) -> String {
+        let mut r = Reader::with_capacity(json.as_bytes(), limits(), cap);
+        let v = r.parse_value(0).unwrap();
+        v.into_json_string(r.source().unwrap())
+    }
+
+    /// What the reference writer makes of the string `text`.
+    fn canonical(text: &str) -> String {
+        let mut out = Vec::new();
+        crate::json::value::write_string(text, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn unchanged_strings_are_written_exactly_as_reescaping_them_would() {
+        // Raw bytes are copied only when they are the canonical escaping of the text;
+        // `\/`, `\u....`, `\b`, `\f` are re-escaped. Same result with the string in
+        // the buffer and read across 16-byte refills.
+        let cases = [
+            r#""plain text""#,
+            r#""a\"b\\c\nd\re\tf""#,
+            r#""https:\/\/a.example\/x""#,
+            r#""\u0041\u00e9\ud83d\ude00""#,
+            r#""\b\f\u0001""#,
+            "\"caf\u{e9} \u{1F600} \\\"q\\\"\"",
+            r#""""#,
+        ];
+        for case in cases {
+            let text: String = serde_json::from_str(case).unwrap();
+            for cap in [16, 4096] {
+                assert_eq!(rewrite(case, cap), canonical(&text), "{case} cap {cap}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_changed_string_is_never_written_from_its_raw_copy() {
+        let json = r#"{"token":"s3cr3t-raw-value","note":"a\/b"}"#;
+        let mut r = Reader::with_capacity(json.as_bytes(), limits(), 4096);
+        let mut v = r.parse_value(0).unwrap();
+        let src = r.source().unwrap();
+        let Value::Obj(members, _) = &mut v else {
+            panic!("not an object")
+        };
+        let Value::Str(s) = &mut members[0].1 else {
+            panic!("not a string")
+        };
+        assert_eq!(src.text(s), "s3cr3t-raw-value");
+        assert!(!s.is_owned());
+        s.set("[redacted:secret:0123456789ab]".into());
+        assert!(s.is_owned());
+        let out = v.into_json_string(src);
+        assert_eq!(
+            out,
+            r#"{"token":"[redacted:secret:0123456789ab]","note":"a/b"}"#
+        );
+        assert!(!out.contains("s3cr3t"));
+    }
+
+    #[test]
+    fn a_container_is_copied_whole_only_while_nothing_in_it_changed() {
+        let json = r#"{"a":[1,{"k":"v"}],"b":{"token":"s3cr3t-raw-value"},"c":{ "x":1 }}"#;
+        let mut r = Reader::with_capacity(json.as_bytes(), limits(), 4096);
+        let mut v = r.parse_value(0).unwrap();
+        let src = r.source().unwrap();
+        let Value::Obj(members, outer) = &mut v else {
+            panic!("not an object")
+        };
+        assert!(
+            *outer == Verbatim::none(),
+            "whitespace inside: not verbatim"
+        );
+        assert!(members[0].1 != Value::Null);
+        assert!(matches!(&members[0].1, Value::Arr(_, v) if *v != Verbatim::none()));
+        assert!(matches!(&members[2].1, Value::Obj(_, v) if *v == Verbatim::none()));
+        let Value::Obj(inner, inner_verbatim) = &mut members[1].1 else {
+            panic!("not an object")
+        };
+        assert!(*inner_verbatim == Verbatim::source(23..51));
+        let Value::Str(s) = &mut inner[0].1 else {
+            panic!("not a string")
+        };
+        s.set("[redacted:secret:0123456789ab]".into());
+        let out = v.into_json_string(src);
+        assert_eq!(
+            out,
+            r#"{"a":[1,{"k":"v"}],"b":{"token":"[redacted:secret:0123456789ab]"},"c":{"x":1}}"#
+        );
+        assert!(!out.contains("s3cr3t"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_string_round_trips_like_the_reference_writer(
+            text in "(?s).{0,40}",
+            slashes in proptest::bool::ANY,
+            cap in 16usize..64,
+        ) {
+            let mut json = serde_json::to_string(&text).unwrap();
+            if slashes {
+                json = json.replace('/', "\\/");
+            }
+            proptest::prop_assert_eq!(rewrite(&json, cap), canonical(&text));
+            proptest::prop_assert_eq!(rewrite(&json, 4096), canonical(&text));
+        }
+    }
+
     #[test]
     fn round_trips_values_in_order() {
         let src = r#"{"b":[1,-2.5e+3,true,false,null],"a":{"x":"y\u00e9\ud83d\ude00\n"},"c":[]}"#;
         let v = parse(src.as_bytes()).unwrap();
         assert_eq!(
-            v.to_json_string(),
+            v,
             "{\"b\":[1,-2.5e+3,true,false,null],\"a\":{\"x\":\"y\u{e9}\u{1F600}\\n\"},\"c\":[]}"
         );
     }
@@ -827,6 +1192,7 @@ mod tests {
         lax.max_entry_bytes = 1 << 20;
         let mut r = Reader::new(&s[..], lax);
         let v = r.parse_value(0).unwrap();
+        r.release();
         // Drop iteratively-deep value on a big stack to avoid overflowing the test thread.
         std::thread::Builder::new()
             .stack_size(256 << 20)
@@ -887,11 +1253,15 @@ mod tests {
         let mut f2 = true;
         let mut got = Vec::new();
         while r.next_element(&mut f2).unwrap() {
-            got.push(r.parse_value(2).unwrap().to_json_string());
+            let v = r.parse_value(2).unwrap();
+            got.push(v.into_json_string(r.source().unwrap()));
+            r.release();
         }
         assert_eq!(got, ["1", "{\"b\":2}"]);
         assert_eq!(r.next_member(&mut first).unwrap().as_deref(), Some("c"));
-        assert_eq!(r.parse_value(1).unwrap().to_json_string(), "3");
+        let v = r.parse_value(1).unwrap();
+        assert_eq!(v.into_json_string(r.source().unwrap()), "3");
+        r.release();
         assert_eq!(r.next_member(&mut first).unwrap(), None);
         r.finish().unwrap();
         let digest = r.digest_hex();

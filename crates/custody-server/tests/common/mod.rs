@@ -29,6 +29,11 @@ pub struct Server {
 }
 
 pub fn start() -> Server {
+    start_with(|_| {})
+}
+
+/// A server whose configuration `edit` adjusts (e.g. a small upload limit).
+pub fn start_with(edit: impl FnOnce(&mut custody_server::Config)) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -40,13 +45,18 @@ pub fn start() -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let none = |_: &str| None;
-        let config = custody_server::Config::resolve(
+        let mut config = custody_server::Config::resolve(
             None,
             &none,
             Some(data.clone()),
             Some(addr.to_string()),
         )
         .unwrap();
+        // These tests check other properties, and some attack on purpose (a token
+        // copied to another device) or count audit events exactly; the watch would
+        // contain the first and add findings to the second. tests/watch.rs runs it.
+        config.watch.enabled = false;
+        edit(&mut config);
         let state = custody_server::open_state(config).await.unwrap();
         let broker = Arc::clone(&state.broker);
         tokio::spawn(custody_server::serve(listener, state));
@@ -109,7 +119,11 @@ pub struct World {
 }
 
 pub fn world() -> World {
-    let server = start();
+    world_on(start())
+}
+
+/// [`world`] on a server started by the caller.
+pub fn world_on(server: Server) -> World {
     let root = tempfile::tempdir().unwrap();
     let init = server
         .runtime

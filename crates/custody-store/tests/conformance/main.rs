@@ -52,6 +52,7 @@ conformance!(
     cases,
     data_keys,
     artifacts,
+    artifact_view_indexes,
     grants,
     approvals,
     approval_is_atomic,

@@ -621,6 +621,35 @@ pub async fn artifacts(store: &Store) {
     assert_not_found(store.artifact(&a.id).await);
 }
 
+pub async fn artifact_view_indexes(store: &Store) {
+    let w = world(store).await;
+    let a = artifact(store, &w).await;
+    assert_eq!(store.artifact_view_index(&a.id).await.unwrap(), None);
+    assert_invalid(store.put_artifact_view_index(&a.id, &[]).await);
+    assert_not_found(
+        store
+            .put_artifact_view_index(&unknown::<ArtifactId>("art_"), &[1, 2])
+            .await,
+    );
+    store
+        .put_artifact_view_index(&a.id, &[1, 2, 3])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.artifact_view_index(&a.id).await.unwrap(),
+        Some(vec![1, 2, 3])
+    );
+    // One index per artifact: a second is a conflict, the first stays.
+    assert_conflict(store.put_artifact_view_index(&a.id, &[9]).await);
+    assert_eq!(
+        store.artifact_view_index(&a.id).await.unwrap(),
+        Some(vec![1, 2, 3])
+    );
+    // Deleting the artifact deletes its index (and is not blocked by it).
+    store.delete_artifact(&a.id).await.unwrap();
+    assert_eq!(store.artifact_view_index(&a.id).await.unwrap(), None);
+}
+
 pub async fn grants(store: &Store) {
     let w = world(store).await;
     let g = store.create_grant(&new_grant(&w)).await.unwrap();

@@ -20,6 +20,10 @@ pub struct ServeArgs {
     /// TOML configuration file (environment variables override it; flags override both).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Where `/metrics` is served, never on the public listener: `address:port` or
+    /// `off` (default 127.0.0.1:9464, or `$CUSTODY_METRICS_LISTEN`).
+    #[arg(long)]
+    pub metrics_listen: Option<String>,
 }
 
 /// Arguments of `custody init`.
@@ -68,8 +72,12 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
-    let config = config(args.config.as_deref(), args.data, args.listen)?;
+    let mut config = config(args.config.as_deref(), args.data, args.listen)?;
+    if let Some(text) = &args.metrics_listen {
+        config = config.with_metrics_listen(text)?;
+    }
     let listen = config.listen;
+    let metrics = config.metrics_listen;
     let data = config.data_dir.clone();
     runtime()?.block_on(async move {
         let state = custody_server::open_state(config).await?;
@@ -80,6 +88,10 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
             );
         }
         eprintln!("custody: serving on http://{listen} (data in {})", data.display());
+        match metrics {
+            Some(addr) => eprintln!("custody: metrics on http://{addr}/metrics"),
+            None => eprintln!("custody: metrics are off"),
+        }
         custody_server::run(state).await
     })?;
     Ok(EXIT_CLEAN)
