@@ -22,6 +22,8 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/custody-target}
+# No incremental compilation artefacts: CI builds once, and they fill the disk.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 export CUSTODY_BROWSER_MARKER=${CUSTODY_BROWSER_MARKER:-$CARGO_TARGET_DIR/browser-test-ran}
 export CUSTODY_SCHEMATHESIS_MARKER=${CUSTODY_SCHEMATHESIS_MARKER:-$CARGO_TARGET_DIR/schemathesis-ran}
 schemathesis_venv=$CARGO_TARGET_DIR/schemathesis-venv
