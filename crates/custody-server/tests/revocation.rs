@@ -403,3 +403,25 @@ fn a_frozen_tenant_exports_nothing_and_releases_no_key() {
         "{opened:?}"
     );
 }
+
+/// A principal revoking "its own" session may name only the session it calls from:
+/// naming another principal's `sid` beside its own id must not end that session.
+#[test]
+fn a_principal_cannot_revoke_another_principals_session_under_its_own_name() {
+    let w = world();
+    let token = w.agent.client.token().expect("agent is signed in");
+    let sid = custody_token::inspect(token)
+        .expect("token decodes")
+        .claims
+        .get("sid")
+        .and_then(|s| s.as_str())
+        .expect("token has a sid")
+        .to_owned();
+    let answer = revoke(
+        &w.admin,
+        json!({"subject": "session", "id": sid, "principal": w.admin.id}),
+    );
+    assert_eq!(answer.status, 400, "{:?}", answer.json());
+    assert_eq!(me(&w.agent), 200, "the agent's session must survive");
+    assert_eq!(me(&w.admin), 200);
+}
