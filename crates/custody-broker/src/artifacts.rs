@@ -21,7 +21,73 @@ use crate::audit::{Act, Recorded};
 use crate::authz::FactSet;
 use crate::identity::Caller;
 use crate::view::{Indexer, ViewIndex};
-use crate::{Broker, BrokerError, now_secs};
+use crate::{Broker, BrokerError};
+
+/// The unsafe baseline's ingest ([`crate::Dangerous::store_unsanitized`]): the upload
+/// stored as it came (encrypted at rest, nothing removed), reported clean with no
+/// redaction. A body whose first non-blank byte is `{` and that holds `"log"` in its
+/// first 4 KiB is taken for a HAR; anything else is text.
+fn dangerous_store_raw<R: Read>(
+    mut body: R,
+    sink: custody_store::BlobWriter,
+    key: &DataKey,
+    bound: &str,
+    rules_version: &str,
+) -> Result<(artifact::ArtifactReport, Option<ViewIndex>), BrokerError> {
+    use sha2::Digest as _;
+    let internal = |e: &dyn std::fmt::Display| BrokerError::Internal(e.to_string());
+    let mut writer = BlobWriter::new(sink, key, bound).map_err(|e| internal(&e))?;
+    let mut indexer = Indexer::new(&mut writer);
+    let mut hash = sha2::Sha256::new();
+    let mut head = Vec::new();
+    let mut total = 0u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match body.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(BrokerError::BadRequest(format!(
+                    "the upload was interrupted: {}",
+                    e.kind()
+                )));
+            }
+        };
+        let chunk = buf.get(..n).unwrap_or_default();
+        if head.len() < 4096 {
+            head.extend_from_slice(chunk.get(..(4096 - head.len()).min(n)).unwrap_or_default());
+        }
+        hash.update(chunk);
+        io::Write::write_all(&mut indexer, chunk).map_err(|e| internal(&e))?;
+        total = total.saturating_add(n as u64);
+    }
+    let first = head.iter().find(|b| !b.is_ascii_whitespace());
+    let looks_har = first == Some(&b'{') && head.windows(5).any(|w| w == b"\"log\"");
+    let kind = if looks_har { Kind::Har } else { Kind::Text };
+    let index = indexer.finish(kind_of(kind));
+    let (sink, _) = writer.finish().map_err(|e| internal(&e))?;
+    sink.commit()?;
+    let digest = hex::encode(hash.finalize());
+    let report = artifact::ArtifactReport {
+        verdict: "clean",
+        kind,
+        rules_version: rules_version.to_owned(),
+        input_sha256: digest.clone(),
+        input_bytes: total,
+        output_sha256: digest,
+        output_bytes: total,
+        redactions: 0,
+        by_class: Default::default(),
+        by_location: Default::default(),
+        entries: 0,
+        records: 0,
+        lines: 0,
+        remaining_count: 0,
+        remaining: Vec::new(),
+    };
+    Ok((report, index))
+}
 
 /// The longest artifact name kept (bytes); longer names are cut.
 pub const MAX_ARTIFACT_NAME: usize = 200;
@@ -80,7 +146,7 @@ impl Broker {
                     .new_data_key(tenant.id.as_str())
                     .map_err(|e| BrokerError::Internal(e.to_string()))?;
                 self.store
-                    .create_data_key(&tenant.id, &wrapped, now_secs())
+                    .create_data_key(&tenant.id, &wrapped, self.now_secs())
                     .await?
             }
             Err(e) => return Err(e.into()),
@@ -106,7 +172,11 @@ impl Broker {
         let sink = self.blobs.writer(&blob_key)?;
         let bound = binding(tenant.id.as_str(), &blob_key);
         let scanner = Arc::clone(&self.scanner);
+        let unsanitized = self.dangerous.store_unsanitized;
         let outcome = tokio::task::spawn_blocking(move || {
+            if unsanitized {
+                return dangerous_store_raw(body, sink, &key, &bound, scanner.rules_version());
+            }
             let mut redactor_key = [0u8; 32];
             getrandom::fill(&mut redactor_key)
                 .map_err(|_| BrokerError::Internal("entropy".into()))?;
@@ -185,7 +255,7 @@ impl Broker {
                 rules_version: report.rules_version.clone(),
                 blob_key: blob_key.clone(),
                 data_key_id: key_id,
-                created_at: now_secs(),
+                created_at: self.now_secs(),
             })
             .await;
         let artifact = match artifact {
@@ -330,6 +400,33 @@ impl Broker {
         let (artifact, recorded) = self
             .artifact_for(caller, id, Action::ArtifactView, EventKind::View)
             .await?;
+        let page = self.render_page(&artifact, &recorded, page).await?;
+        if page.items.is_empty() || self.dangerous.store_unsanitized {
+            return Ok(page);
+        }
+        // I1 again at the view: nothing the current rules call replayable leaves, even
+        // if the artifact was stored under older rules.
+        let bytes = serde_json::to_vec(&page.items)
+            .map_err(|e| BrokerError::Internal(format!("view page: {e}")))?;
+        let remaining = self.scanner.scan(&bytes).len();
+        if remaining > 0 {
+            return Err(BrokerError::Refused {
+                reason: "replayable",
+                detail: format!(
+                    "{remaining} replayable credential(s) found in the page under the current rules; nothing was shown"
+                ),
+                report: None,
+            });
+        }
+        Ok(page)
+    }
+
+    async fn render_page(
+        &self,
+        artifact: &Artifact,
+        recorded: &Recorded,
+        page: crate::view::PageRequest,
+    ) -> Result<crate::view::Page, BrokerError> {
         let kind = artifact.kind;
         let index = match self.store.artifact_view_index(&artifact.id).await? {
             Some(bytes) => Some(ViewIndex::decode(&bytes, artifact.size).ok_or_else(|| {
@@ -339,12 +436,12 @@ impl Broker {
         };
         let Some(index) = index else {
             // Stored before view indexes existed: read the whole artifact.
-            let reader = self.open_artifact(&artifact, &recorded).await?;
+            let reader = self.open_artifact(artifact, recorded).await?;
             return tokio::task::spawn_blocking(move || crate::view::render(reader, kind, page))
                 .await
                 .map_err(|e| BrokerError::Internal(format!("view task: {e}")))?;
         };
-        let (file, key) = self.artifact_blob(&artifact, &recorded).await?;
+        let (file, key) = self.artifact_blob(artifact, recorded).await?;
         let bound = binding(artifact.tenant_id.as_str(), &artifact.blob_key);
         let len = artifact.size;
         tokio::task::spawn_blocking(move || {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use custody_audit::event::{Actor, AuditEvent, Decision, Device, Endpoint, EventKind, Resource};
 
 use crate::identity::Caller;
-use crate::{Broker, BrokerError, now_ms};
+use crate::{Broker, BrokerError};
 
 /// One act to record.
 #[derive(Debug, Clone)]
@@ -163,7 +163,7 @@ impl Broker {
         let kind = act.kind;
         let resource = act.resource.id.clone();
         let event = AuditEvent {
-            time_ms: now_ms(),
+            time_ms: self.now_ms(),
             kind: act.kind,
             actor: act.actor,
             device: act.device,

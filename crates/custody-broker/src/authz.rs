@@ -11,7 +11,7 @@ use custody_policy::{
 use custody_store::{Case, Principal, PrincipalClass, SupportMode, Tenant};
 
 use crate::identity::Caller;
-use crate::{Broker, BrokerError, now_secs};
+use crate::{Broker, BrokerError};
 
 /// The policy's view of a stored principal.
 pub(crate) fn principal_ref(principal: &Principal) -> PrincipalRef {
@@ -108,7 +108,7 @@ impl Broker {
             },
         );
         if let (Some(case), PrincipalClass::SupportAgent) = (case, caller.principal.class) {
-            let now = now_secs();
+            let now = self.now_secs();
             let grants = self
                 .store
                 .list_agent_grants(&caller.principal.id, Some(now))
@@ -160,7 +160,7 @@ impl Broker {
                 device_bound: true,
                 network_hash: caller.network.as_str().to_owned(),
                 risk_score: 0,
-                now: u64::try_from(now_secs()).unwrap_or(0),
+                now: self.now_u64(),
                 session_class: Some(policy_class(caller.principal.class)),
                 grant: set.grant,
                 quorum: None,

@@ -40,7 +40,7 @@ use crate::atrest::BlobReader;
 use crate::audit::Act;
 use crate::authz::FactSet;
 use crate::identity::Caller;
-use crate::{Broker, BrokerError, now_ms, now_secs};
+use crate::{Broker, BrokerError};
 
 /// The longest a grant may stay valid after its approval (no standing access).
 pub const MAX_GRANT_SECS: i64 = 3600;
@@ -228,7 +228,7 @@ impl Broker {
         self.check_audit(&mut found, &mut counts).await?;
         Ok(CheckReport {
             clean: found.violations.is_empty(),
-            checked_at: now_secs(),
+            checked_at: self.now_secs(),
             policy_bundle_id: bundle,
             rules_version: self.scanner.rules_version().to_owned(),
             counts,
@@ -268,7 +268,7 @@ impl Broker {
             );
             return Ok(());
         };
-        let now = u64::try_from(now_secs()).unwrap_or(0);
+        let now = self.now_u64();
         match custody_policy::BundleVerifier::new(root).verify(&bundle, now) {
             Ok(verified) if verified.id() == active => {}
             Ok(verified) => {
@@ -365,7 +365,10 @@ impl Broker {
                 || "none".to_owned(),
                 |ms| format!(
                     "{} s ago",
-                    (now_ms().saturating_sub(i64::try_from(ms).unwrap_or(i64::MAX))) / 1000
+                    (self
+                        .now_ms()
+                        .saturating_sub(i64::try_from(ms).unwrap_or(i64::MAX)))
+                        / 1000
                 )
             )
         ));

@@ -29,7 +29,7 @@ use crate::audit::Act;
 use crate::authz::FactSet;
 use crate::identity::Caller;
 use crate::revocations::{Revoked, tenant_of};
-use crate::{Broker, BrokerError, now_secs};
+use crate::{Broker, BrokerError};
 
 /// Longest containment reason accepted (bytes).
 pub const MAX_REASON_LEN: usize = 512;
@@ -165,11 +165,11 @@ impl Broker {
                 let tenant = self.store.tenant(tenant).await?;
                 let freeze = self
                     .store
-                    .freeze_exports(&tenant.id, reason, "system", now_secs())
+                    .freeze_exports(&tenant.id, reason, "system", self.now_secs())
                     .await?;
                 receipt.exports_revoked = self
                     .store
-                    .revoke_tenant_exports(&tenant.id, now_secs())
+                    .revoke_tenant_exports(&tenant.id, self.now_secs())
                     .await?;
                 receipt.freeze = Some(freeze);
                 receipt.tenant = tenant.id.as_str().to_owned();

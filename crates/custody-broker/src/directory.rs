@@ -18,7 +18,7 @@ use custody_audit::event::EventKind;
 use crate::audit::{Act, tenant_of};
 use crate::authz::FactSet;
 use crate::identity::Caller;
-use crate::{Broker, BrokerError, now_secs};
+use crate::{Broker, BrokerError};
 
 /// Longest display name or title accepted (bytes).
 pub const MAX_NAME_LEN: usize = 200;
@@ -94,7 +94,7 @@ impl Broker {
             .create_tenant(&NewTenant {
                 name,
                 support_mode: SupportMode::OnRequest,
-                created_at: now_secs(),
+                created_at: self.now_secs(),
             })
             .await?;
         let id = tenant.id.as_str();
@@ -146,7 +146,7 @@ impl Broker {
                 display_name,
                 groups: spec.groups.clone(),
                 service: None,
-                created_at: now_secs(),
+                created_at: self.now_secs(),
             })
             .await?;
         // Before the enrolment code exists: without the event, the principal can
@@ -189,7 +189,7 @@ impl Broker {
                 tenant_id: tenant.id,
                 opened_by: caller.principal.id.clone(),
                 title,
-                created_at: now_secs(),
+                created_at: self.now_secs(),
             })
             .await?;
         let id = case.id.as_str();
@@ -238,7 +238,7 @@ impl Broker {
         agent: &PrincipalId,
     ) -> Result<Case, BrokerError> {
         let (_, tenant) = self.case_for(caller, case, Action::CaseAssign).await?;
-        let assigned = self.store.assign_case(case, agent, now_secs()).await?;
+        let assigned = self.store.assign_case(case, agent, self.now_secs()).await?;
         let act = Act::by(
             caller,
             EventKind::CaseAssign,

@@ -33,7 +33,7 @@ use crate::atrest::{BlobWriter, DataKey};
 use crate::audit::Act;
 use crate::authz::{FactSet, principal_ref};
 use crate::identity::Caller;
-use crate::{Broker, BrokerError, now_secs};
+use crate::{Broker, BrokerError};
 
 /// Lifetime of an export's window (seconds).
 pub const EXPORT_TTL_SECS: u64 = custody_seal::envelope::EXPORT_WINDOW_SECS;
@@ -140,7 +140,7 @@ impl Broker {
         let artifact = self.store.artifact(artifact).await?;
         let grants = self
             .store
-            .list_agent_grants(&caller.principal.id, Some(now_secs()))
+            .list_agent_grants(&caller.principal.id, Some(self.now_secs()))
             .await?;
         let grant = grants
             .into_iter()
@@ -154,7 +154,7 @@ impl Broker {
             .ok_or(BrokerError::Forbidden {
                 action: Action::ArtifactExport.as_str(),
             })?;
-        let now = u64::try_from(now_secs()).unwrap_or(0);
+        let now = self.now_u64();
         let expires_at = now + QuorumConfig::default().approval_ttl_secs;
         let request = ApprovalRequest {
             action: Action::ArtifactExport,
@@ -182,7 +182,7 @@ impl Broker {
                 parameters_json: serde_json::to_string(&request)
                     .map_err(|e| BrokerError::Internal(e.to_string()))?,
                 grant_id: None,
-                created_at: now_secs(),
+                created_at: self.now_secs(),
                 expires_at: i64::try_from(expires_at).unwrap_or(i64::MAX),
             })
             .await?;
@@ -221,7 +221,7 @@ impl Broker {
             || request.parameters.get("device").map(String::as_str)
                 != Some(caller.device.id.as_str())
             || grant.status != GrantStatus::Approved
-            || !grant.is_active_at(now_secs())
+            || !grant.is_active_at(self.now_secs())
         {
             return Err(forbidden);
         }
@@ -243,7 +243,7 @@ impl Broker {
                 device_bound: true,
                 network_hash: caller.network.as_str().to_owned(),
                 risk_score: 0,
-                now: u64::try_from(now_secs()).unwrap_or(0),
+                now: self.now_u64(),
                 session_class: Some(crate::authz::policy_class(caller.principal.class)),
                 grant: Some(grant.id.as_str().to_owned()),
                 quorum: evidence,
@@ -268,7 +268,7 @@ impl Broker {
         }
         // The approval is used once.
         self.store
-            .complete_approval(&stored.id, true, now_secs())
+            .complete_approval(&stored.id, true, self.now_secs())
             .await?;
         let recorded = self.record(act).await?;
         self.seal_export(caller, &artifact, &case.id, &recorded)
@@ -289,7 +289,7 @@ impl Broker {
             .kek
             .wrap_release_key(&release_key)
             .map_err(|e| internal(e.to_string()))?;
-        let now = u64::try_from(now_secs()).unwrap_or(0);
+        let now = self.now_u64();
         let not_after = now + EXPORT_TTL_SECS;
         let export = self
             .store
@@ -298,10 +298,10 @@ impl Broker {
                 agent_id: caller.principal.id.clone(),
                 device_id: caller.device.id.clone(),
                 network_hash: network_digest(caller)?,
-                not_before: now_secs(),
+                not_before: self.now_secs(),
                 not_after: i64::try_from(not_after).unwrap_or(i64::MAX),
                 wrapped_content_key: wrapped,
-                created_at: now_secs(),
+                created_at: self.now_secs(),
             })
             .await?;
         let sealed = self
@@ -313,7 +313,11 @@ impl Broker {
             // stays pending, but its file was never sent and it expires in minutes.
             if let Err(e) = self
                 .store
-                .end_export(&export.id, custody_store::ExportState::Refused, now_secs())
+                .end_export(
+                    &export.id,
+                    custody_store::ExportState::Refused,
+                    self.now_secs(),
+                )
                 .await
             {
                 tracing::error!(export.id = %export.id.as_str(), error.detail = %e, "cannot end a failed export");
@@ -403,7 +407,11 @@ impl Broker {
             device_id: caller.device.id.clone(),
             network_hash: network_digest(caller)?,
         };
-        let released = match self.store.release_export_once(id, &claim, now_secs()).await {
+        let released = match self
+            .store
+            .release_export_once(id, &claim, self.now_secs())
+            .await
+        {
             Ok(released) => released,
             Err(err) => {
                 self.record(act.denied()).await?;

@@ -29,7 +29,7 @@ use custody_store::{
 use crate::audit::Act;
 use crate::authz::FactSet;
 use crate::identity::Caller;
-use crate::{Broker, BrokerError, now_secs};
+use crate::{Broker, BrokerError};
 
 /// The approver group every grant needs.
 pub const SUPPORT_LEAD: &str = "support_lead";
@@ -96,7 +96,7 @@ impl Broker {
                     .map_err(|_| BrokerError::BadRequest(format!("unknown action {a:?}")))
             })
             .collect::<Result<_, _>>()?;
-        let now = u64::try_from(now_secs()).unwrap_or(0);
+        let now = self.now_u64();
         let request = GrantRequest::new(
             caller.principal.id.as_str(),
             tenant.id.as_str(),
@@ -123,7 +123,7 @@ impl Broker {
                     .iter()
                     .map(|a| a.as_str().to_owned())
                     .collect(),
-                requested_at: now_secs(),
+                requested_at: self.now_secs(),
                 expires_at,
                 request_hash: digest,
             })
@@ -138,8 +138,8 @@ impl Broker {
                 parameters_json: serde_json::to_string(&approval)
                     .map_err(|e| BrokerError::Internal(e.to_string()))?,
                 grant_id: Some(grant.id.clone()),
-                created_at: now_secs(),
-                expires_at: now_secs()
+                created_at: self.now_secs(),
+                expires_at: self.now_secs()
                     + i64::try_from(QuorumConfig::default().approval_ttl_secs).unwrap_or(900),
             })
             .await?;
@@ -325,7 +325,7 @@ impl Broker {
         let key = policy_key(&caller.device)
             .ok_or_else(|| BrokerError::Internal("device key is not Ed25519".into()))?;
         keys.insert(caller.principal.id.as_str(), key);
-        if !approval_verifies(&approval, &request, &keys, now_u64()) {
+        if !approval_verifies(&approval, &request, &keys, self.now_u64()) {
             return Err(BrokerError::BadRequest(
                 "the signature does not verify over this request with your device key".into(),
             ));
@@ -381,7 +381,7 @@ impl Broker {
             support_mode: policy_mode(tenant.support_mode),
             tenant_admins: &admins,
             risk_score: 0,
-            now: u64::try_from(now_secs()).unwrap_or(0),
+            now: self.now_u64(),
         };
         Ok(rule.evaluate(&QuorumConfig::default(), &check).ok())
     }
@@ -414,7 +414,7 @@ impl Broker {
                 }
                 let mut one = ApproverKeys::new();
                 one.insert(row.approver_id.as_str(), key);
-                if approval_verifies(&approval, request, &one, now_u64()) {
+                if approval_verifies(&approval, request, &one, self.now_u64()) {
                     keys.insert(row.approver_id.as_str(), key);
                     break;
                 }
@@ -453,15 +453,11 @@ impl Broker {
         )
         .map_err(|e| BrokerError::Internal(e.to_string()))?;
         grant_request
-            .approve(
-                &reference,
-                &evidence,
-                u64::try_from(now_secs()).unwrap_or(0),
-            )
+            .approve(&reference, &evidence, self.now_u64())
             .map_err(|e| BrokerError::Conflict(e.to_string()))?;
         let (_, approved) = self
             .store
-            .complete_approval(&stored.id, true, now_secs())
+            .complete_approval(&stored.id, true, self.now_secs())
             .await?;
         Ok(approved.unwrap_or(grant))
     }
@@ -526,7 +522,7 @@ impl Broker {
                 parameters_json: serde_json::to_string(&request)
                     .map_err(|e| BrokerError::Internal(e.to_string()))?,
                 grant_id: None,
-                created_at: now_secs(),
+                created_at: self.now_secs(),
                 expires_at: i64::try_from(request.expires_at).unwrap_or(i64::MAX),
             })
             .await?;
@@ -634,7 +630,7 @@ impl Broker {
         let key = policy_key(&caller.device)
             .ok_or_else(|| BrokerError::Internal("device key is not Ed25519".into()))?;
         keys.insert(caller.principal.id.as_str(), key);
-        if !approval_verifies(&approval, &request, &keys, now_u64()) {
+        if !approval_verifies(&approval, &request, &keys, self.now_u64()) {
             return Err(BrokerError::BadRequest(
                 "the signature does not verify over this request with your device key".into(),
             ));
@@ -681,14 +677,10 @@ impl Broker {
             support_mode: custody_policy::SupportMode::Delegated,
             tenant_admins: &BTreeSet::new(),
             risk_score: 0,
-            now: now_u64(),
+            now: self.now_u64(),
         };
         Ok(rule.evaluate(&QuorumConfig::default(), &check).ok())
     }
-}
-
-fn now_u64() -> u64 {
-    u64::try_from(now_secs()).unwrap_or(0)
 }
 
 /// Whether one approval verifies now (signature over this request, known key, not

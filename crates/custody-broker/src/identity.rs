@@ -19,7 +19,7 @@ use custody_token::{IssueRequest, NetworkContext, Thumbprint, Timestamp, TokenCl
 use sha2::{Digest as _, Sha256};
 
 use crate::audit::Act;
-use crate::{Broker, BrokerError, POLICY_BUNDLE_SETTING, POLICY_TRUST_FILE, now_ms, now_secs};
+use crate::{Broker, BrokerError, POLICY_BUNDLE_SETTING, POLICY_TRUST_FILE};
 
 /// How long an enrolment code stays usable.
 pub const ENROLMENT_CODE_TTL_SECS: i64 = 3600;
@@ -176,9 +176,7 @@ fn unauthenticated(err: &VerifyError) -> BrokerError {
 impl Broker {
     /// A current DPoP server nonce (sent in `DPoP-Nonce`).
     pub fn nonce(&self) -> Option<String> {
-        self.nonces.issue(Timestamp::from_unix_millis(
-            u64::try_from(now_ms()).unwrap_or(0),
-        ))
+        self.nonces.issue(self.now())
     }
 
     /// `custody init`: activates the default policy bundle under a fresh 2-of-3
@@ -208,7 +206,7 @@ impl Broker {
                 display_name: operator_name.to_owned(),
                 groups: vec!["operators".into()],
                 service: None,
-                created_at: now_secs(),
+                created_at: self.now_secs(),
             })
             .await?;
         self.record(Act::system(
@@ -245,7 +243,7 @@ impl Broker {
         }
         let root = TrustRoot::new(release.iter().map(|k| k.public_key()), 2)
             .map_err(|e| internal(e.to_string()))?;
-        let now = u64::try_from(now_secs()).unwrap_or(0);
+        let now = self.now_u64();
         let mut bundle = SignedBundle::new(BundleContent::builtin_default(), 1, now + 365 * 86_400);
         for key in release.iter().take(2) {
             bundle.sign(key);
@@ -269,7 +267,7 @@ impl Broker {
             .put_setting(
                 POLICY_BUNDLE_SETTING,
                 bundle.to_json().as_bytes(),
-                now_secs(),
+                self.now_secs(),
             )
             .await?;
         self.policy
@@ -284,7 +282,7 @@ impl Broker {
         principal: &PrincipalId,
     ) -> Result<String, BrokerError> {
         let code = random_code("enr_")?;
-        let now = now_secs();
+        let now = self.now_secs();
         self.store
             .create_enrolment_code(
                 &sha256(code.as_bytes()),
@@ -304,7 +302,7 @@ impl Broker {
             .map_err(|e| BrokerError::BadRequest(format!("device document is invalid: {e}")))?;
         let used = self
             .store
-            .consume_enrolment_code(&sha256(code.as_bytes()), now_secs())
+            .consume_enrolment_code(&sha256(code.as_bytes()), self.now_secs())
             .await
             .map_err(|e| match BrokerError::from(e) {
                 // Unknown, used and expired codes answer alike: nothing to probe.
@@ -326,7 +324,7 @@ impl Broker {
                 hpke_public_jwk: public.hpke.to_jwk(),
                 pop_public_jwk: public.pop.to_jwk(),
                 pop_jkt: *public.pop.thumbprint().as_bytes(),
-                created_at: now_secs(),
+                created_at: self.now_secs(),
             })
             .await?;
         // Audited before it is acknowledged; without its event the device is revoked.
@@ -338,7 +336,7 @@ impl Broker {
             device.id.as_str(),
         );
         if let Err(err) = self.record(act).await {
-            let _ = self.store.revoke_device(&device.id, now_secs()).await;
+            let _ = self.store.revoke_device(&device.id, self.now_secs()).await;
             return Err(err);
         }
         Ok(device)
@@ -347,7 +345,7 @@ impl Broker {
     /// Sign-in: `proof` is a DPoP proof over `POST {public}/v1/token` carrying the
     /// current server nonce, made with an enrolled device's key.
     pub async fn sign_in(&self, proof: &str, peer: IpAddr) -> Result<SignedIn, BrokerError> {
-        let now = Timestamp::from_unix_millis(u64::try_from(now_ms()).unwrap_or(0));
+        let now = self.now();
         let url = format!("{}/v1/token", self.public_url);
         let expectation = ProofExpectation {
             method: "POST",
@@ -456,10 +454,15 @@ impl Broker {
     /// principal must be active, of the token's class, and the proof key an active
     /// device of that principal.
     pub async fn authenticate(&self, facts: &HttpFacts<'_>) -> Result<Caller, BrokerError> {
-        let now = Timestamp::from_unix_millis(u64::try_from(now_ms()).unwrap_or(0));
+        let now = self.now();
         let authorization = facts.authorization.ok_or_else(|| {
             BrokerError::Unauthenticated("missing Authorization: DPoP header".into())
         })?;
+        if self.dangerous.bearer_tokens {
+            return self
+                .dangerous_authenticate_bearer(facts, authorization, now)
+                .await;
+        }
         let token = match authorization.split_once(' ') {
             Some((scheme, token)) if scheme.eq_ignore_ascii_case("DPoP") => token.trim(),
             _ => {
@@ -535,6 +538,65 @@ impl Broker {
             proof_id: crate::watch::proof_id(proof),
             class: claims.cls,
             network,
+            peer: facts.peer,
+        };
+        self.publish_authenticated(&caller);
+        Ok(caller)
+    }
+}
+
+impl Broker {
+    /// The unsafe baseline's authentication ([`crate::Dangerous::bearer_tokens`]): the
+    /// token alone, under either scheme, from any key and network.
+    async fn dangerous_authenticate_bearer(
+        &self,
+        facts: &HttpFacts<'_>,
+        authorization: &str,
+        now: Timestamp,
+    ) -> Result<Caller, BrokerError> {
+        let token = authorization
+            .split_once(' ')
+            .map_or(authorization, |(_, token)| token)
+            .trim();
+        let class = custody_token::inspect(token)
+            .ok()
+            .and_then(|i| {
+                i.claims
+                    .get("cls")
+                    .and_then(|c| c.as_str())
+                    .map(str::to_owned)
+            })
+            .and_then(|c| c.parse::<TokenClass>().ok())
+            .ok_or_else(|| BrokerError::Unauthenticated("access token is malformed".into()))?;
+        self.sync_revocations(now)?;
+        let verified = self
+            .verifier
+            .dangerous_verify_bearer(token, class, now)
+            .map_err(|e| unauthenticated(&e))?;
+        let claims = verified.claims();
+        let principal_id = PrincipalId::parse(&claims.sub)
+            .map_err(|_| BrokerError::Unauthenticated("token subject is unknown".into()))?;
+        let principal = self.store.principal(&principal_id).await?;
+        if principal.suspended {
+            return Err(BrokerError::Unauthenticated(
+                "principal is suspended or not of the token's class".into(),
+            ));
+        }
+        let device = self
+            .store
+            .list_devices(&principal.id)
+            .await?
+            .into_iter()
+            .find(|d| d.status == DeviceStatus::Active)
+            .ok_or_else(|| BrokerError::Unauthenticated("no active device".into()))?;
+        let caller = Caller {
+            principal,
+            device,
+            session: claims.sid.clone(),
+            token_id: claims.jti.clone(),
+            proof_id: facts.dpop.and_then(crate::watch::proof_id),
+            class: claims.cls,
+            network: network_of(facts.peer),
             peer: facts.peer,
         };
         self.publish_authenticated(&caller);

@@ -13,6 +13,8 @@
 //! - [`keys`]: the server's key files.
 //! - [`revocations`]: the persisted revocation log of the Token Authority, and
 //!   revocation by token, session, principal, device and tenant.
+//! - [`bundles`]: signed revocation bundles, staged per tenant and executed in one
+//!   call ([`Broker::stage_revocation_bundle`], [`Broker::execute_revocation_bundle`]).
 //! - [`service_accounts`]: service accounts created and widened through a quorum.
 //! - [`containment`]: containment actions for the detection bus ([`Broker::contain`]).
 //! - [`watch`]: the detection bus wired in: signals published, findings contained.
@@ -21,6 +23,7 @@ pub mod artifacts;
 pub mod atrest;
 mod audit;
 mod authz;
+pub mod bundles;
 pub mod check;
 pub mod containment;
 pub mod directory;
@@ -36,7 +39,7 @@ pub mod watch;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use custody_audit::log::{AuditLog, Checkpointer, LogOptions};
 use custody_audit::store::{SegmentOptions, SegmentStore};
@@ -45,7 +48,8 @@ use custody_scan::Scanner;
 use custody_store::{BlobStore, Store};
 use custody_token::dpop::NonceIssuer;
 use custody_token::{
-    Authority, KeyRing, MemoryRefreshStore, MemoryReplayCache, Verifier, VerifierConfig,
+    Authority, Clock, KeyRing, MemoryRefreshStore, MemoryReplayCache, SystemClock, Timestamp,
+    Verifier, VerifierConfig,
 };
 
 pub use error::BrokerError;
@@ -73,6 +77,49 @@ pub struct BrokerOptions {
     pub public_url: String,
     /// Decision observer (metrics).
     pub on_decision: Option<DecisionHook>,
+    /// The broker's one time source: tokens, proofs, revocation epochs, grants,
+    /// exports, audit events and the detection bus all read it (default: the system
+    /// clock; `custody simulate` injects a clock it can move forward).
+    pub clock: Arc<dyn Clock>,
+    /// Safety controls switched off (only the unsafe baseline of `custody simulate`).
+    pub dangerous: Dangerous,
+}
+
+/// **Dangerous.** Safety controls that only the unsafe baseline of `custody simulate
+/// okta-2023 --unsafe-baseline` switches off, to show what they prevent. No
+/// configuration file, flag of `custody serve` or environment variable reaches them;
+/// the default has every control on. A broker opened with any of them off logs an
+/// error-level warning at start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Dangerous {
+    /// Store uploads as they came, with no sanitizing, no re-scan and no refusal, and
+    /// show them unscanned (I1 off).
+    pub store_unsanitized: bool,
+    /// Accept access tokens as bearer tokens: no proof of possession and no network
+    /// binding (I2 off).
+    pub bearer_tokens: bool,
+}
+
+impl Dangerous {
+    /// Whether any control is off.
+    pub fn any(&self) -> bool {
+        self.store_unsanitized || self.bearer_tokens
+    }
+}
+
+impl BrokerOptions {
+    /// Options over `data_dir` with the embedded SQLite database, the system clock
+    /// and no decision observer.
+    pub fn new(data_dir: PathBuf, public_url: String) -> Self {
+        Self {
+            data_dir,
+            database_url: None,
+            public_url,
+            on_decision: None,
+            clock: Arc::new(SystemClock),
+            dangerous: Dangerous::default(),
+        }
+    }
 }
 
 impl std::fmt::Debug for BrokerOptions {
@@ -105,6 +152,8 @@ pub struct Broker {
     on_decision: Option<DecisionHook>,
     /// The detection bus's publishing end, once [`watch::start`] ran.
     watch: std::sync::OnceLock<watch::Tap>,
+    clock: Arc<dyn Clock>,
+    dangerous: Dangerous,
 }
 
 impl std::fmt::Debug for Broker {
@@ -116,25 +165,21 @@ impl std::fmt::Debug for Broker {
     }
 }
 
-/// Seconds since the Unix epoch, now.
-pub(crate) fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-/// Milliseconds since the Unix epoch, now.
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-struct AuditClock;
+/// The broker's clock seen by the audit log's checkpointer.
+struct AuditClock(Arc<dyn Clock>);
 
 impl custody_audit::log::Clock for AuditClock {
     fn now_ms(&self) -> i64 {
-        now_ms()
+        i64::try_from(self.0.now().unix_millis()).unwrap_or(i64::MAX)
+    }
+}
+
+/// The broker's clock seen by the detection bus.
+pub(crate) struct WatchClock(pub(crate) Arc<dyn Clock>);
+
+impl custody_watch::Clock for WatchClock {
+    fn now_ms(&self) -> i64 {
+        i64::try_from(self.0.now().unix_millis()).unwrap_or(i64::MAX)
     }
 }
 
@@ -148,6 +193,13 @@ impl Broker {
     /// decision is a deny (run `custody init` first).
     pub async fn open(options: BrokerOptions) -> Result<Self, BrokerError> {
         let dir = options.data_dir.clone();
+        if options.dangerous.any() {
+            tracing::error!(
+                dangerous.store_unsanitized = options.dangerous.store_unsanitized,
+                dangerous.bearer_tokens = options.dangerous.bearer_tokens,
+                "UNSAFE BASELINE: safety controls are off; never serve real data with this broker"
+            );
+        }
         keys::private_dir(&dir).map_err(|e| internal("data directory")(e.to_string()))?;
         let lock_path = dir.join("lock");
         let lock = std::fs::OpenOptions::new()
@@ -178,11 +230,11 @@ impl Broker {
         );
         let checkpointer = Checkpointer::spawn(
             Arc::clone(&audit),
-            Arc::new(AuditClock),
+            Arc::new(AuditClock(Arc::clone(&options.clock))),
             Duration::from_millis(100),
             |e| tracing::error!(error.detail = %e, "audit checkpoint failed"),
         );
-        let policy = load_policy(&store, &dir).await?;
+        let policy = load_policy(&store, &dir, secs(options.clock.now())).await?;
         let revocations = Arc::new(
             revocations::FileRevocationStore::open(&dir.join("revocations.jsonl"))
                 .map_err(|e| internal("revocation log")(e.to_string()))?,
@@ -217,7 +269,34 @@ impl Broker {
             public_url: options.public_url,
             on_decision: options.on_decision,
             watch: std::sync::OnceLock::new(),
+            clock: options.clock,
+            dangerous: options.dangerous,
         })
+    }
+
+    /// Now, from the broker's clock.
+    pub(crate) fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Seconds since the Unix epoch, now (the broker's clock).
+    pub(crate) fn now_secs(&self) -> i64 {
+        secs(self.clock.now())
+    }
+
+    /// Seconds since the Unix epoch, now, unsigned (the broker's clock).
+    pub(crate) fn now_u64(&self) -> u64 {
+        self.clock.now().unix_secs()
+    }
+
+    /// Milliseconds since the Unix epoch, now (the broker's clock).
+    pub(crate) fn now_ms(&self) -> i64 {
+        i64::try_from(self.clock.now().unix_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// The broker's clock (shared with the detection bus it starts).
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        Arc::clone(&self.clock)
     }
 
     /// The `keys/` folder of the data directory.
@@ -256,6 +335,11 @@ impl Broker {
     }
 }
 
+/// Whole seconds since the Unix epoch of `t`.
+fn secs(t: Timestamp) -> i64 {
+    i64::try_from(t.unix_secs()).unwrap_or(i64::MAX)
+}
+
 /// The audit log origin line for a deployment (C2SP checkpoint origin).
 fn audit_origin(public_url: &str) -> String {
     let host = public_url
@@ -268,7 +352,7 @@ fn audit_origin(public_url: &str) -> String {
 /// Loads the active bundle from the store and verifies it against the trust root
 /// in `keys/`. No trust root or no bundle: an empty engine, which denies everything.
 /// A bundle that fails verification is an error (the node must not start on it).
-async fn load_policy(store: &Store, dir: &Path) -> Result<PolicyEngine, BrokerError> {
+async fn load_policy(store: &Store, dir: &Path, now: i64) -> Result<PolicyEngine, BrokerError> {
     let trust_path = dir.join("keys").join(POLICY_TRUST_FILE);
     let Ok(trust_text) = std::fs::read_to_string(&trust_path) else {
         return Ok(PolicyEngine::new());
@@ -280,7 +364,7 @@ async fn load_policy(store: &Store, dir: &Path) -> Result<PolicyEngine, BrokerEr
     };
     let bundle = SignedBundle::from_json(&bytes)
         .map_err(|e| internal("stored policy bundle")(e.to_string()))?;
-    let now = u64::try_from(now_secs()).unwrap_or(0);
+    let now = u64::try_from(now).unwrap_or(0);
     let verified = BundleVerifier::new(root)
         .verify(&bundle, now)
         .map_err(|e| internal("stored policy bundle")(e.to_string()))?;

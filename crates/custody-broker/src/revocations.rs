@@ -37,7 +37,7 @@ use crate::audit::Act;
 use crate::authz::{FactSet, policy_class, principal_ref};
 use crate::grants::GrantView;
 use crate::identity::Caller;
-use crate::{Broker, BrokerError, now_ms, now_secs};
+use crate::{Broker, BrokerError};
 
 /// Errors opening the log.
 #[derive(Debug, thiserror::Error)]
@@ -220,7 +220,7 @@ impl Broker {
         &self,
         subjects: &[(SubjectKind, String)],
     ) -> Result<Revoked, BrokerError> {
-        let now = Timestamp::from_unix_millis(u64::try_from(now_ms()).unwrap_or(0));
+        let now = self.now();
         let mut revoked = Vec::with_capacity(subjects.len());
         let mut receipts = Vec::with_capacity(subjects.len());
         for (kind, subject) in subjects {
@@ -244,7 +244,7 @@ impl Broker {
             revoked,
             receipts,
             state_version: applied,
-            effective_at_ms: now_ms(),
+            effective_at_ms: self.now_ms(),
             grants_revoked: 0,
             exports_revoked: 0,
             devices_revoked: 0,
@@ -252,7 +252,7 @@ impl Broker {
     }
 
     /// The facts a `token.revoke` decision on `target` needs beyond the caller's own.
-    async fn revoke_facts(
+    pub(crate) async fn revoke_facts(
         &self,
         caller: &Caller,
         target: &Principal,
@@ -389,7 +389,7 @@ impl Broker {
         &self,
         device: &custody_store::Device,
     ) -> Result<u64, BrokerError> {
-        match self.store.revoke_device(&device.id, now_secs()).await {
+        match self.store.revoke_device(&device.id, self.now_secs()).await {
             Ok(_) => Ok(1),
             Err(e) if e.is_conflict() => Ok(0),
             Err(e) => Err(e.into()),
@@ -417,7 +417,7 @@ impl Broker {
             None,
         )
         .await?;
-        let now = u64::try_from(now_secs()).unwrap_or(0);
+        let now = self.now_u64();
         let request = ApprovalRequest {
             action: Action::TenantRevokeAll,
             tenant: tenant.id.as_str().to_owned(),
@@ -476,7 +476,9 @@ impl Broker {
         )
         .await?;
         if let Some(id) = &used {
-            self.store.complete_approval(id, true, now_secs()).await?;
+            self.store
+                .complete_approval(id, true, self.now_secs())
+                .await?;
         }
         let revoked = self.revoke_tenant_effects(&tenant.id).await?;
         self.record(Act::by(
@@ -506,7 +508,7 @@ impl Broker {
         }
         // Tokens first: they are the fastest path for an attacker.
         let mut revoked = self.revoke_effective(&subjects)?;
-        let now = now_secs();
+        let now = self.now_secs();
         revoked.grants_revoked = self.store.revoke_tenant_grants(tenant, now).await?;
         revoked.exports_revoked = self.store.revoke_tenant_exports(tenant, now).await?;
         revoked.devices_revoked = devices_revoked;
@@ -544,7 +546,7 @@ impl Broker {
                 device_bound: true,
                 network_hash: caller.network.as_str().to_owned(),
                 risk_score: 0,
-                now: u64::try_from(now_secs()).unwrap_or(0),
+                now: self.now_u64(),
                 session_class: Some(policy_class(caller.principal.class)),
                 grant: None,
                 quorum,

@@ -32,7 +32,12 @@ use crate::authz::FactSet;
 use crate::directory::check_name;
 use crate::grants::GrantView;
 use crate::identity::Caller;
-use crate::{Broker, BrokerError, now_secs};
+use crate::{Broker, BrokerError};
+
+/// Resource kind of the audit facts that put a tenant in a service account's scope
+/// (one `grant_approve` event per tenant, tenant = that tenant, resource id = the
+/// account), recorded at creation and at every scope change.
+pub const SCOPE_RESOURCE: &str = "service_account_scope";
 
 /// The functions a service account may have (each is one permit of the default
 /// policy's `30-service-account.cedar`).
@@ -214,7 +219,7 @@ impl Broker {
         if let Some(name) = display_name {
             parameters.insert("display_name".to_owned(), name);
         }
-        let now = u64::try_from(now_secs()).unwrap_or(0);
+        let now = self.now_u64();
         let request = ApprovalRequest {
             action: Action::ServiceAccountCreate,
             tenant: VENDOR_SCOPE.to_owned(),
@@ -258,7 +263,7 @@ impl Broker {
         )
         .await?;
         self.store
-            .complete_approval(&stored.id, true, now_secs())
+            .complete_approval(&stored.id, true, self.now_secs())
             .await?;
         let (principal, enrolment_code) = match &wanted.display_name {
             Some(name) => {
@@ -270,7 +275,7 @@ impl Broker {
                         display_name: name.clone(),
                         groups: Vec::new(),
                         service: Some(wanted.scope.clone()),
-                        created_at: now_secs(),
+                        created_at: self.now_secs(),
                     })
                     .await?;
                 let code = self.new_enrolment_code(&principal.id).await?;
@@ -292,6 +297,19 @@ impl Broker {
             principal.id.as_str(),
         ))
         .await?;
+        // The scope, one fact per tenant, so a tenant's slice of the log shows every
+        // service account that may read it and blast radius counts it in the
+        // account's support boundary (docs/incident.md §1).
+        for tenant in &wanted.scope.tenants {
+            self.record(Act::by(
+                caller,
+                EventKind::GrantApprove,
+                tenant.as_str(),
+                SCOPE_RESOURCE,
+                principal.id.as_str(),
+            ))
+            .await?;
+        }
         Ok(ServiceAccountCreated {
             principal,
             enrolment_code,

@@ -35,6 +35,20 @@ pub struct PageRequest {
     pub offset: u64,
     /// Items wanted (at most [`MAX_PAGE`]).
     pub limit: u32,
+    /// What each HAR entry shows.
+    pub detail: Detail,
+}
+
+/// How much of each HAR entry a page shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Detail {
+    /// The fields a support engineer scans first: time, method, URL, status, size and
+    /// media type.
+    #[default]
+    Summary,
+    /// The whole sanitized entry (headers, cookies, bodies, timings), re-scanned before
+    /// it is shown (I1 again at the view).
+    Full,
 }
 
 /// One rendered page.
@@ -199,8 +213,13 @@ impl<'de> Visitor<'de> for Entries<'_> {
             let index = c.total;
             let wanted = index >= c.page.offset && index < end;
             let more = if wanted {
-                seq.next_element::<EntrySummary>()?.map(|entry| {
-                    let mut value = serde_json::to_value(entry).unwrap_or_default();
+                let value = if c.page.detail == Detail::Full {
+                    seq.next_element::<serde_json::Value>()?
+                } else {
+                    seq.next_element::<EntrySummary>()?
+                        .map(|e| serde_json::to_value(e).unwrap_or_default())
+                };
+                value.map(|mut value| {
                     if let Some(object) = value.as_object_mut() {
                         object.insert("index".into(), index.into());
                     }
@@ -494,14 +513,19 @@ fn har_indexed<R: Read>(
                 .zip(usize::try_from(end - base).ok())
                 .and_then(|(a, b)| bytes.get(a..b))
                 .ok_or_else(|| BrokerError::Internal("view index out of range".into()))?;
-            let entry: EntrySummary = serde_json::from_slice(slice).map_err(|e| {
+            let parsed = if page.detail == Detail::Full {
+                serde_json::from_slice::<serde_json::Value>(slice)
+            } else {
+                serde_json::from_slice::<EntrySummary>(slice)
+                    .map(|e| serde_json::to_value(e).unwrap_or_default())
+            };
+            let mut value = parsed.map_err(|e| {
                 BrokerError::Internal(format!(
                     "stored HAR entry does not parse ({:?} at column {})",
                     e.classify(),
                     e.column()
                 ))
             })?;
-            let mut value = serde_json::to_value(entry).unwrap_or_default();
             if let Some(object) = value.as_object_mut() {
                 object.insert("index".into(), (page.offset + i as u64).into());
             }
@@ -810,6 +834,7 @@ mod tests {
             PageRequest {
                 offset: 2,
                 limit: 3,
+                detail: Detail::Summary,
             },
         )
         .unwrap();
@@ -855,8 +880,15 @@ mod tests {
         let index = indexed(bytes, kind).expect("an index");
         let total = index.total();
         for offset in (0..total + 3).chain([u64::MAX]) {
-            for limit in [1, 2, 3, 50, 64, 65, 200, 500] {
-                let page = PageRequest { offset, limit };
+            for (limit, detail) in [1, 2, 3, 50, 64, 65, 200, 500]
+                .into_iter()
+                .flat_map(|l| [(l, Detail::Summary), (l, Detail::Full)])
+            {
+                let page = PageRequest {
+                    offset,
+                    limit,
+                    detail,
+                };
                 let full = render(bytes, kind, page).unwrap();
                 let fast = render_indexed(
                     |at| Ok(bytes.get(usize::try_from(at).unwrap()..).unwrap()),
@@ -958,6 +990,7 @@ mod tests {
         let page = PageRequest {
             offset: 0,
             limit: 5,
+            detail: Detail::Summary,
         };
         assert!(render_indexed(|_| Ok(text.as_bytes()), ArtifactKind::Text, &index, page).is_err());
     }
@@ -972,6 +1005,7 @@ mod tests {
         let page = PageRequest {
             offset: 5,
             limit: 2,
+            detail: Detail::Full,
         };
         let mut opened_at = None;
         let got = render_indexed(
@@ -1004,6 +1038,7 @@ mod tests {
             PageRequest {
                 offset: 1,
                 limit: 10,
+                detail: Detail::Summary,
             },
         )
         .unwrap();

@@ -31,7 +31,7 @@ use custody_token::VerifyError;
 use custody_watch::bus::Transport as _;
 use custody_watch::{
     Action, Finding, Happening, LocalBus, LocalPublisher, RefusalReason, RequestContext, Responder,
-    ResponseError, Signal, SystemClock, Target,
+    ResponseError, Signal, Target,
 };
 
 /// The detection library, re-exported for the server.
@@ -151,11 +151,12 @@ impl Tap {
 /// inside a tokio runtime. Fails if the configuration is out of range or a watch
 /// is already running.
 pub fn start(broker: &Arc<Broker>, options: WatchOptions) -> Result<(), BrokerError> {
-    let mut builder = custody_watch::Watch::builder(options.config, Arc::new(SystemClock))
-        .audit_meta(custody_watch::AuditMeta {
-            policy_bundle_id: broker.policy_bundle_id().unwrap_or_else(|| "none".into()),
-            rules_version: broker.rules_version().to_owned(),
-        });
+    let mut builder =
+        custody_watch::Watch::builder(options.config, Arc::new(crate::WatchClock(broker.clock())))
+            .audit_meta(custody_watch::AuditMeta {
+                policy_bundle_id: broker.policy_bundle_id().unwrap_or_else(|| "none".into()),
+                rules_version: broker.rules_version().to_owned(),
+            });
     if let Some(locator) = options.locator {
         builder = builder.locator(locator);
     }
@@ -325,7 +326,7 @@ impl Broker {
     pub(crate) fn publish_authenticated(&self, caller: &Caller) {
         let Some(tap) = self.watch.get() else { return };
         tap.publish(Signal {
-            time_ms: crate::now_ms(),
+            time_ms: self.now_ms(),
             principal_id: caller.principal.id.as_str().to_owned(),
             principal_class: PrincipalClass::parse(caller.principal.class.as_str()),
             session_id: Some(caller.session.clone()),
@@ -367,7 +368,7 @@ impl Broker {
         };
         let class = PrincipalClass::parse(claims.cls.as_str());
         tap.publish(Signal {
-            time_ms: crate::now_ms(),
+            time_ms: self.now_ms(),
             principal_id: claims.sub,
             principal_class: class,
             session_id: Some(claims.sid),

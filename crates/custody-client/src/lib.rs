@@ -8,11 +8,10 @@
 //!   (the CLI, the tests) see exactly what the server said.
 
 use std::path::Path;
-use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
 
 use custody_token::dpop::ProofRequest;
-use custody_token::{Ed25519KeyPair, Timestamp, create_proof};
+use custody_token::{Clock, Ed25519KeyPair, SystemClock, Timestamp, create_proof};
 use rand_core::OsRng;
 use zeroize::Zeroizing;
 
@@ -107,6 +106,8 @@ pub struct Client {
     key: Ed25519KeyPair,
     nonce: Mutex<Option<String>>,
     token: Option<Zeroizing<String>>,
+    clock: Arc<dyn Clock>,
+    recorded: Option<Mutex<Vec<Exchange>>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -118,11 +119,37 @@ impl std::fmt::Debug for Client {
     }
 }
 
-fn now() -> Timestamp {
-    let millis = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
-    Timestamp::from_unix_millis(millis)
+/// One request and its answer as they crossed the wire (see [`Client::record`]).
+/// It holds the secrets that crossed (tokens, proofs): `Debug` shows none of them.
+#[derive(Clone)]
+pub struct Exchange {
+    /// When the request was sent (the client's clock).
+    pub started: Timestamp,
+    /// The method.
+    pub method: String,
+    /// The full URL.
+    pub url: String,
+    /// The request headers the client set (name, value), secrets included.
+    pub request_headers: Vec<(String, String)>,
+    /// The request body, if any, with its content type.
+    pub request_body: Option<(String, Vec<u8>)>,
+    /// Status code.
+    pub status: u16,
+    /// The response headers (name, value).
+    pub response_headers: Vec<(String, String)>,
+    /// The response body.
+    pub response_body: Vec<u8>,
+    /// Milliseconds from sending to the whole answer.
+    pub elapsed_ms: u64,
+}
+
+impl std::fmt::Debug for Exchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exchange")
+            .field("method", &self.method)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Client {
@@ -142,7 +169,35 @@ impl Client {
             key,
             nonce: Mutex::new(None),
             token: None,
+            clock: Arc::new(SystemClock),
+            recorded: None,
         })
+    }
+
+    /// Dates proofs and approvals with `clock` instead of the system clock (a
+    /// simulation that moves a server's clock forward moves its clients' too).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Starts keeping every exchange (request headers with their tokens and proofs,
+    /// answers with their bodies) in memory, as a browser's capture would; see
+    /// [`Client::take_recorded`].
+    pub fn record(&mut self) {
+        self.recorded = Some(Mutex::new(Vec::new()));
+    }
+
+    /// The exchanges recorded since [`Client::record`] or the last call, oldest first.
+    pub fn take_recorded(&self) -> Vec<Exchange> {
+        self.recorded
+            .as_ref()
+            .and_then(|r| r.lock().ok().map(|mut v| std::mem::take(&mut *v)))
+            .unwrap_or_default()
+    }
+
+    fn now(&self) -> Timestamp {
+        self.clock.now()
     }
 
     /// A client using the proof key of the device identity in `dir`
@@ -239,7 +294,7 @@ impl Client {
         let request: custody_policy::ApprovalRequest =
             serde_json::from_value(json.get("request").cloned().unwrap_or_default())
                 .map_err(|e| ClientError::Proof(format!("approval request: {e}")))?;
-        let now = now().unix_secs();
+        let now = self.now().unix_secs();
         let key = custody_policy::SigningKey::from_secret_bytes(pop_secret);
         let approval = custody_policy::Approval::sign(&key, approver, &request, now);
         let signature: String = approval
@@ -309,7 +364,7 @@ impl Client {
             identity.hpke_key(),
             &[broker],
             &network,
-            now().unix_secs(),
+            self.now().unix_secs(),
             envelope.as_slice(),
             &mut out,
         )
@@ -333,7 +388,7 @@ impl Client {
                 access_token: token,
                 nonce: nonce.as_deref(),
             },
-            now(),
+            self.now(),
             &mut OsRng,
         )
         .map_err(|e| ClientError::Proof(e.to_string()))
@@ -374,18 +429,48 @@ impl Client {
         let verb = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|e| ClientError::Proof(e.to_string()))?;
         let mut request = self.http.request(verb, &url);
-        request = request.header("DPoP", self.proof(method, &url, auth)?);
+        let mut headers = vec![("DPoP".to_owned(), self.proof(method, &url, auth)?)];
         if let (true, Some(token)) = (auth, self.token()) {
-            request = request.header("Authorization", format!("DPoP {token}"));
+            headers.push(("Authorization".to_owned(), format!("DPoP {token}")));
         }
+        for (name, value) in &headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let mut sent_body = None;
         request = match body {
             Body::Empty => request,
-            Body::Json(value) => request.json(value),
-            Body::Bytes(bytes, content_type) => request
-                .header("Content-Type", *content_type)
-                .body(bytes.clone()),
+            Body::Json(value) => {
+                let bytes = serde_json::to_vec(value)
+                    .map_err(|e| ClientError::Proof(format!("request body: {e}")))?;
+                sent_body = Some(("application/json".to_owned(), bytes.clone()));
+                request
+                    .header("Content-Type", "application/json")
+                    .body(bytes)
+            }
+            Body::Bytes(bytes, content_type) => {
+                sent_body = Some(((*content_type).to_owned(), bytes.clone()));
+                request
+                    .header("Content-Type", *content_type)
+                    .body(bytes.clone())
+            }
         };
+        let started = self.now();
+        let timer = std::time::Instant::now();
         let response = request.send().map_err(transport)?;
+        let response_headers: Vec<(String, String)> = if self.recorded.is_some() {
+            response
+                .headers()
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        n.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         if let (Some(nonce), Ok(mut slot)) = (
             response
                 .headers()
@@ -402,6 +487,19 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let body = response.bytes().map_err(transport)?.to_vec();
+        if let Some(Ok(mut recorded)) = self.recorded.as_ref().map(Mutex::lock) {
+            recorded.push(Exchange {
+                started,
+                method: method.to_owned(),
+                url,
+                request_headers: headers,
+                request_body: sent_body,
+                status,
+                response_headers,
+                response_body: body.clone(),
+                elapsed_ms: u64::try_from(timer.elapsed().as_millis()).unwrap_or(u64::MAX),
+            });
+        }
         Ok(Reply {
             status,
             content_type,

@@ -10,7 +10,9 @@
 //!   followed, and that was requested at most [`GRANT_MAX_MS`] before the window
 //!   and no later than its end (`grant`); or a token was issued to it for the
 //!   tenant at most [`TOKEN_MAX_MS`] before the window and no later than its end
-//!   (`credential`). The vendor's pseudo-tenant [`VENDOR_TENANT`] is not a
+//!   (`credential`); or it is a service account whose scope named the tenant in a
+//!   record at or before the window's end (`scope`: every scope ever granted counts,
+//!   so a narrowed scope over-approximates the boundary). The vendor's pseudo-tenant [`VENDOR_TENANT`] is not a
 //!   customer tenant and is never counted.
 //! - **Actionable exposure**: the tenants of the boundary whose artifact bytes
 //!   left through an allowed `view`, `download`, `export` or `unseal` by the
@@ -31,6 +33,10 @@ use crate::{IncidentError, VerifiedLog};
 pub const GRANT_MAX_MS: i64 = 3_600_000;
 /// Longest life of an access token of any class (DESIGN §6: agent 15 min).
 pub const TOKEN_MAX_MS: i64 = 15 * 60 * 1000;
+/// Resource kind of the facts putting a tenant in a service account's scope (one
+/// `grant_approve` per tenant, resource id the account; custody-broker records
+/// them at creation and at each scope change).
+pub const SERVICE_ACCOUNT_SCOPE: &str = "service_account_scope";
 /// The pseudo-tenant of vendor principals and vendor-wide events.
 pub const VENDOR_TENANT: &str = "vendor";
 
@@ -178,6 +184,14 @@ pub fn blast_radius<S: LogStore>(
         let allowed = e.decision == Decision::Allow;
         let key = || (e.tenant.clone(), e.resource.id.clone());
         match e.kind {
+            EventKind::GrantApprove
+                if allowed
+                    && e.time_ms <= until
+                    && e.resource.kind == SERVICE_ACCOUNT_SCOPE
+                    && e.resource.id == principal =>
+            {
+                reach(&mut tenants, &e.tenant, i).reasons.insert("scope");
+            }
             EventKind::GrantApprove if allowed && e.time_ms <= until => {
                 approvals.entry(key()).or_default().push(i);
             }

@@ -27,7 +27,7 @@ use utoipa::openapi::{Content, ContentBuilder, Ref, RefOr, Type};
 use utoipa::{Modify, OpenApi};
 
 use crate::problem::{PROBLEM_JSON, ProblemBody};
-use crate::{routes, routes_admin};
+use crate::{routes, routes_admin, routes_incident};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -56,6 +56,8 @@ use crate::{routes, routes_admin};
         routes_admin::post_service_account_completion, routes_admin::post_revocation,
         routes_admin::post_tenant_revocation_request, routes_admin::post_tenant_revocation,
         routes_admin::delete_export_freeze, routes_admin::get_check,
+        routes_incident::post_revocation_bundle,
+        routes_incident::post_revocation_bundle_execution,
     ),
     components(schemas(ProblemBody)),
     modifiers(&Conventions)

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod problem;
 pub mod routes;
 pub mod routes_admin;
+pub mod routes_incident;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -83,8 +84,41 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
+/// What only code sets, never a configuration file, a flag of `custody serve` or the
+/// environment: the broker's clock and the unsafe baseline's switches (used by
+/// `custody simulate`).
+#[derive(Clone)]
+pub struct Overrides {
+    /// The broker's one time source.
+    pub clock: Arc<dyn custody_token::Clock>,
+    /// Safety controls switched off (see [`custody_broker::Dangerous`]).
+    pub dangerous: custody_broker::Dangerous,
+}
+
+impl Default for Overrides {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(custody_token::SystemClock),
+            dangerous: custody_broker::Dangerous::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Overrides {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Overrides")
+            .field("dangerous", &self.dangerous)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Opens the broker for `config`, with decisions counted in `metrics`.
 pub async fn open_state(config: Config) -> Result<AppState, ServeError> {
+    open_state_with(config, Overrides::default()).await
+}
+
+/// [`open_state`] with a clock and safety switches set by code.
+pub async fn open_state_with(config: Config, overrides: Overrides) -> Result<AppState, ServeError> {
     let metrics = Arc::new(Metrics::new());
     let hook_metrics = Arc::clone(&metrics);
     let broker = Broker::open(BrokerOptions {
@@ -94,6 +128,8 @@ pub async fn open_state(config: Config) -> Result<AppState, ServeError> {
         on_decision: Some(Arc::new(move |action, allowed| {
             hook_metrics.decision(action, allowed)
         })),
+        clock: overrides.clock,
+        dangerous: overrides.dangerous,
     })
     .await
     .map_err(|e| ServeError::Broker(e.to_string()))?;
@@ -181,6 +217,15 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/v1/tenants/{id}/export-freeze",
             delete(routes_admin::delete_export_freeze),
+        )
+        .route(
+            "/v1/revocation-bundles",
+            post(routes_incident::post_revocation_bundle),
+        )
+        .route(
+            "/v1/revocation-bundles/executions",
+            post(routes_incident::post_revocation_bundle_execution)
+                .layer(DefaultBodyLimit::max(routes_incident::MAX_EXECUTION_BODY)),
         )
         .route("/v1/check", get(routes_admin::get_check))
         .route("/v1/cases", get(routes::get_cases))

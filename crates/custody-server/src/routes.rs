@@ -589,6 +589,22 @@ pub struct ViewQuery {
     #[serde(default = "default_limit")]
     #[param(value_type = i64, minimum = 0, maximum = 4_294_967_295_i64)]
     pub limit: u32,
+    /// HAR entries: `summary` (default: time, method, URL, status, size, media type)
+    /// or `full` (the whole sanitized entry, re-scanned before it is shown).
+    #[serde(default)]
+    #[param(inline)]
+    pub detail: ViewDetail,
+}
+
+/// How much of each HAR entry a view page shows.
+#[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ViewDetail {
+    /// The fields a support engineer scans first.
+    #[default]
+    Summary,
+    /// The whole sanitized entry.
+    Full,
 }
 
 fn default_limit() -> u32 {
@@ -605,6 +621,7 @@ fn default_limit() -> u32 {
     responses(
         (status = 200, description = "One page; audited as view", body = crate::api_doc::bodies::Page),
         (status = 404, description = "No such artifact", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "The page holds replayable material under the current rules; nothing was shown", body = ProblemBody, content_type = "application/problem+json"),
         (status = 503, description = "The audit log could not record the view; nothing was shown", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]
@@ -632,6 +649,10 @@ pub async fn get_view(
             PageRequest {
                 offset: query.offset,
                 limit: query.limit,
+                detail: match query.detail {
+                    ViewDetail::Summary => custody_broker::view::Detail::Summary,
+                    ViewDetail::Full => custody_broker::view::Detail::Full,
+                },
             },
         )
         .await

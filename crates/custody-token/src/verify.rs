@@ -574,6 +574,25 @@ impl Verifier {
         Ok(VerifiedToken { claims })
     }
 
+    /// **Dangerous.** Verifies `token` as a plain bearer token: signature, issuer,
+    /// class, lifetime, revocation and feed freshness, but no proof of possession and
+    /// no network context, so whoever holds the string is its owner. It exists for one
+    /// caller: the unsafe baseline of `custody simulate okta-2023 --unsafe-baseline`,
+    /// which shows what a captured token is worth without binding. `custody serve`
+    /// never calls it.
+    pub fn dangerous_verify_bearer(
+        &self,
+        token: &str,
+        required_class: TokenClass,
+        now: Timestamp,
+    ) -> Result<VerifiedToken, VerifyError> {
+        self.check_fresh(now)?;
+        let claims = Arc::new(self.verify_token(token)?);
+        self.check_claims(&claims, required_class, now)?;
+        self.check_revocation(&claims)?;
+        Ok(VerifiedToken { claims })
+    }
+
     fn check_fresh(&self, now: Timestamp) -> Result<(), VerifyError> {
         let state = self
             .revocation

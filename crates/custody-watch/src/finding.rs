@@ -40,11 +40,14 @@ pub enum FindingKind {
     NewAdminDevice,
     /// An admin session from a network not seen before for that admin.
     NewAdminNetwork,
+    /// A service account (a machine identity with a fixed host) seen from a device or
+    /// network it has not been seen with: its key is being used somewhere else.
+    ServiceAccountNewContext,
 }
 
 impl FindingKind {
     /// Every kind.
-    pub const ALL: [FindingKind; 11] = [
+    pub const ALL: [FindingKind; 12] = [
         FindingKind::RatePrincipal,
         FindingKind::RateTenant,
         FindingKind::SessionHijack,
@@ -56,6 +59,7 @@ impl FindingKind {
         FindingKind::PolicyProbing,
         FindingKind::NewAdminDevice,
         FindingKind::NewAdminNetwork,
+        FindingKind::ServiceAccountNewContext,
     ];
 
     /// The snake_case name (metric label, config key).
@@ -73,6 +77,7 @@ impl FindingKind {
             Self::PolicyProbing => "policy_probing",
             Self::NewAdminDevice => "new_admin_device",
             Self::NewAdminNetwork => "new_admin_network",
+            Self::ServiceAccountNewContext => "service_account_new_context",
         }
     }
 }
@@ -219,7 +224,7 @@ impl Finding {
                 src_endpoint: None,
                 tenant: tenant.to_owned(),
                 resource: Resource {
-                    kind: "finding".into(),
+                    kind: format!("finding:{}", self.kind.as_str()),
                     id: self.id.clone(),
                     digest: None,
                     case_id: None,

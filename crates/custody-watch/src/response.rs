@@ -90,6 +90,10 @@ impl Default for ResponsePolicy {
             (FindingKind::PolicyProbing, vec![Notify]),
             (FindingKind::NewAdminDevice, vec![Notify]),
             (FindingKind::NewAdminNetwork, vec![Notify]),
+            (
+                FindingKind::ServiceAccountNewContext,
+                vec![SuspendPrincipal, RevokePrincipalTokens, Notify],
+            ),
         ]
         .into_iter()
         .collect();

@@ -37,7 +37,8 @@ enum Command {
     /// Verify, prove, export and tail the tamper-evident audit log.
     #[command(subcommand)]
     Audit(cmd::audit::Command),
-    /// Incident response from the audit log: blast radius and tenant notices.
+    /// Incident response: blast radius and tenant notices from the audit log;
+    /// revocation bundles staged, approved and executed on the server.
     #[command(subcommand)]
     Incident(cmd::incident::Command),
     /// Test, diff, bundle, sign and verify policy bundles; generate release keys.
@@ -65,6 +66,9 @@ enum Command {
     OpenExport(cmd::remote::OpenExportArgs),
     /// Check the deployment's invariants (I1-I8) on the server: exit 0 clean, 1 violations.
     Check(cmd::check::Args),
+    /// Replay an incident's attack chain against a real custody server.
+    #[command(subcommand)]
+    Simulate(cmd::simulate::Command),
 }
 
 /// Exit status for a run that found nothing to report.
@@ -78,6 +82,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Scan(args) => cmd::scan::run(args),
+        Command::Simulate(command) => cmd::simulate::run(command),
         Command::Sanitize(args) => cmd::sanitize::run(args),
         Command::Device(command) => cmd::device::run(command),
         Command::Seal(args) => cmd::seal::run(args),

@@ -13,6 +13,13 @@
 //! the dangerous case, a stolen token used from another key, is the hijack
 //! detector's and does not depend on this history.
 //!
+//! Service accounts are watched the same way (default classes: customer_admin and
+//! service_account), with one difference: a service account is a machine identity
+//! running from a fixed host, so a device or network it has not been seen with is
+//! [`FindingKind::ServiceAccountNewContext`] (critical; the default response suspends
+//! it), not a notice: its key is being used somewhere else, as the stolen
+//! service-account credential of the 2023 incident was.
+//!
 //! Per admin the known sets are bounded (`max_devices`, `max_networks`, least
 //! recently seen dropped first).
 
@@ -39,7 +46,7 @@ pub enum FirstDevice {
 pub struct AdminDeviceConfig {
     /// Whether the detector runs.
     pub enabled: bool,
-    /// Classes watched. Default: customer_admin.
+    /// Classes watched. Default: customer_admin and service_account.
     pub classes: Vec<PrincipalClass>,
     /// First device of an admin without history. Default learn.
     pub first_device: FirstDevice,
@@ -58,7 +65,10 @@ impl Default for AdminDeviceConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            classes: vec![PrincipalClass::CustomerAdmin],
+            classes: vec![
+                PrincipalClass::CustomerAdmin,
+                PrincipalClass::ServiceAccount,
+            ],
             first_device: FirstDevice::Learn,
             max_devices: 8,
             max_networks: 16,
@@ -120,6 +130,10 @@ impl Detector for AdminDeviceDetector {
         else {
             return;
         };
+        // A principal's first signals may carry no device (the enrolment itself):
+        // its first device is still a first device, learned like a new principal's.
+        let knew_devices = !known.devices.is_empty();
+        let knew_networks = !known.networks.is_empty();
         let new_device = signal
             .device_id
             .as_ref()
@@ -127,12 +141,17 @@ impl Detector for AdminDeviceDetector {
         let new_network = signal
             .network_hash
             .as_ref()
-            .is_some_and(|n| remember(&mut known.networks, n, max_n));
-        let (kind, severity) = if created {
+            .is_some_and(|n| remember(&mut known.networks, n, max_n))
+            && knew_networks;
+        let (kind, severity) = if created || !knew_devices {
             if self.config.first_device == FirstDevice::Learn || !new_device {
                 return;
             }
             (FindingKind::NewAdminDevice, Severity::Low)
+        } else if signal.principal_class == PrincipalClass::ServiceAccount
+            && (new_device || new_network)
+        {
+            (FindingKind::ServiceAccountNewContext, Severity::Critical)
         } else if new_device {
             (FindingKind::NewAdminDevice, Severity::High)
         } else if new_network {
@@ -226,5 +245,57 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    #[test]
+    fn an_enrolment_without_a_device_then_the_first_sign_in_is_learned() {
+        let mut d = AdminDeviceDetector::new(&AdminDeviceConfig::default());
+        for class in [
+            PrincipalClass::CustomerAdmin,
+            PrincipalClass::ServiceAccount,
+        ] {
+            let mut enrol = admin(0, "unused", "n1");
+            enrol.principal_id = format!("{class:?}");
+            enrol.principal_class = class;
+            enrol.device_id = None;
+            let mut sign_in = enrol.clone();
+            sign_in.time_ms = 1;
+            sign_in.device_id = Some("d1".into());
+            assert!(
+                run(&mut d, &[enrol, sign_in.clone()]).is_empty(),
+                "{class:?}"
+            );
+            // And from then on a second device still fires.
+            sign_in.time_ms = 2;
+            sign_in.device_id = Some("d2".into());
+            assert_eq!(run(&mut d, &[sign_in]).len(), 1, "{class:?}");
+        }
+    }
+
+    fn service(t: i64, device: &str, net: &str) -> Signal {
+        let mut s = admin(t, device, net);
+        s.principal_id = "svc-1".into();
+        s.principal_class = PrincipalClass::ServiceAccount;
+        s
+    }
+
+    #[test]
+    fn a_service_account_off_its_host_is_critical_and_on_it_is_quiet() {
+        let mut d = AdminDeviceDetector::new(&AdminDeviceConfig::default());
+        // Its host, over and over: learned, then quiet.
+        let quiet: Vec<Signal> = (0..50).map(|t| service(t, "key-1", "host-net")).collect();
+        assert!(run(&mut d, &quiet).is_empty());
+        // The same key from another network: the stolen-key case.
+        let out = run(&mut d, &[service(60, "key-1", "attacker-net")]);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].kind, FindingKind::ServiceAccountNewContext);
+        assert_eq!(out[0].severity, Severity::Critical);
+        // Not watched (the class removed): no finding, as before this rule.
+        let mut d = AdminDeviceDetector::new(&AdminDeviceConfig {
+            classes: vec![PrincipalClass::CustomerAdmin],
+            ..AdminDeviceConfig::default()
+        });
+        assert!(run(&mut d, &quiet).is_empty());
+        assert!(run(&mut d, &[service(60, "key-1", "attacker-net")]).is_empty());
     }
 }

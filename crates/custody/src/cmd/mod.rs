@@ -11,4 +11,5 @@ pub mod sanitize;
 pub mod scan;
 pub mod seal;
 pub mod serve;
+pub mod simulate;
 pub mod token;

@@ -102,7 +102,7 @@ fn save_session(dir: &Path, session: &Session) -> anyhow::Result<()> {
     std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn session_client(flag: Option<PathBuf>) -> anyhow::Result<Client> {
+pub(crate) fn session_client(flag: Option<PathBuf>) -> anyhow::Result<Client> {
     let dir = device_dir(flag)?;
     let path = dir.join(SESSION_FILE);
     let text = std::fs::read_to_string(&path)
@@ -116,7 +116,7 @@ fn session_client(flag: Option<PathBuf>) -> anyhow::Result<Client> {
 
 /// Prints a reply (JSON pretty-printed) and maps its status to an exit code:
 /// 2xx success, 4xx refusal (1), anything else error (2).
-fn report(reply: &Reply) -> anyhow::Result<u8> {
+pub(crate) fn report(reply: &Reply) -> anyhow::Result<u8> {
     let json = reply.json();
     let mut out = std::io::stdout().lock();
     if json.is_null() {
