@@ -59,7 +59,7 @@ pub struct Violation {
     /// A stable code for what is wrong (`artifact.replayable`, `grant.standing_access`).
     pub what: &'static str,
     /// The kind of the subject (`artifact`, `grant`, `principal`, `device`, `export`,
-    /// `audit_log`, `policy_bundle`, `revocation_log`, `token_class`).
+    /// `audit_log`, `policy_bundle`, `revocation_log`, `token_class`, `deployment`).
     pub subject_kind: &'static str,
     /// The subject's id.
     pub subject: String,
@@ -219,6 +219,7 @@ impl Broker {
                 .to_owned(),
         ];
         self.check_policy(&mut found).await?;
+        self.check_safety_switches(&mut found);
         self.check_revocations(&mut found, &mut counts, &mut notes)?;
         self.check_devices(&mut found, &mut counts).await?;
         self.check_grants_and_exports(&mut found, &mut counts)
@@ -235,6 +236,31 @@ impl Broker {
             violations: found.violations,
             notes,
         })
+    }
+
+    /// I1, I2: this node runs with a safety control switched off (the unsafe baseline
+    /// of `custody simulate`, [`crate::Dangerous`]).
+    fn check_safety_switches(&self, found: &mut Findings) {
+        if self.dangerous.store_unsanitized {
+            found.add(
+                "I1",
+                "node.store_unsanitized",
+                "deployment",
+                "this-node",
+                "this node stores uploads without sanitizing and shows views unscanned (unsafe baseline)"
+                    .to_owned(),
+            );
+        }
+        if self.dangerous.bearer_tokens {
+            found.add(
+                "I2",
+                "node.bearer_tokens",
+                "deployment",
+                "this-node",
+                "this node accepts access tokens without proof of possession or network binding (unsafe baseline)"
+                    .to_owned(),
+            );
+        }
     }
 
     /// I5: an active bundle; the stored bundle still verifies against the trust root

@@ -10,7 +10,9 @@
 
 mod common;
 
-use common::{Person, create, enrol_and_login, planted_har, upload, world};
+use common::{
+    Person, create, enrol_and_login, planted_har, start_with_overrides, upload, world, world_on,
+};
 use custody_broker::atrest::{BlobWriter, Kek};
 use custody_store::{
     ArtifactId, BlobStore, NewApprovalRequest, NewGrant, NewPrincipal, PrincipalClass, PrincipalId,
@@ -246,4 +248,21 @@ fn a_tampered_audit_log_and_an_unverifiable_stored_bundle_are_reported() {
         1,
         "{report:#}"
     );
+}
+
+#[test]
+fn a_node_with_the_unsafe_baselines_switches_is_reported() {
+    let overrides = custody_server::Overrides {
+        dangerous: custody_broker::Dangerous {
+            store_unsanitized: true,
+            bearer_tokens: true,
+        },
+        ..custody_server::Overrides::default()
+    };
+    let w = world_on(start_with_overrides(|_| {}, overrides));
+    let (status, report) = check(&w.operator);
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["clean"], false, "{report}");
+    assert_eq!(violations(&report, "I1", "node.store_unsanitized").len(), 1);
+    assert_eq!(violations(&report, "I2", "node.bearer_tokens").len(), 1);
 }

@@ -34,6 +34,14 @@ pub fn start() -> Server {
 
 /// A server whose configuration `edit` adjusts (e.g. a small upload limit).
 pub fn start_with(edit: impl FnOnce(&mut custody_server::Config)) -> Server {
+    start_with_overrides(edit, custody_server::Overrides::default())
+}
+
+/// [`start_with`] with what only code sets (clock, unsafe-baseline switches).
+pub fn start_with_overrides(
+    edit: impl FnOnce(&mut custody_server::Config),
+    overrides: custody_server::Overrides,
+) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -57,7 +65,9 @@ pub fn start_with(edit: impl FnOnce(&mut custody_server::Config)) -> Server {
         // contain the first and add findings to the second. tests/watch.rs runs it.
         config.watch.enabled = false;
         edit(&mut config);
-        let state = custody_server::open_state(config).await.unwrap();
+        let state = custody_server::open_state_with(config, overrides)
+            .await
+            .unwrap();
         let broker = Arc::clone(&state.broker);
         tokio::spawn(custody_server::serve(listener, state));
         (format!("http://{addr}"), broker)
