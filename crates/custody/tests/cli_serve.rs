@@ -208,4 +208,21 @@ fn init_serve_enrol_login_and_work_through_the_cli() {
     assert_eq!(relogin.status.code(), Some(0), "{}", stdout(&relogin));
     let own = custody(&["call", "GET", "/v1/me", "--device-dir", p(&device)]);
     assert_eq!(own.status.code(), Some(0), "{}", stdout(&own));
+
+    // `custody check` on the live deployment: clean, exit 0.
+    let check = custody(&["check", "--device-dir", p(&device)]);
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+    // One byte of an audit record changed on disk: the check reports I4 and exits 1.
+    let segment = data.join("audit").join("00000000000000000000.seg");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&segment, &bytes).unwrap();
+    let check = custody(&["check", "--device-dir", p(&device)]);
+    assert_eq!(check.status.code(), Some(1), "{}", stdout(&check));
+    assert!(
+        stdout(&check).contains("audit.verify_failed"),
+        "{}",
+        stdout(&check)
+    );
 }
