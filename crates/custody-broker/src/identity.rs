@@ -474,16 +474,7 @@ impl Broker {
         let proof = facts
             .dpop
             .ok_or_else(|| BrokerError::Unauthenticated("missing DPoP proof header".into()))?;
-        let class = custody_token::inspect(token)
-            .ok()
-            .and_then(|i| {
-                i.claims
-                    .get("cls")
-                    .and_then(|c| c.as_str())
-                    .map(str::to_owned)
-            })
-            .and_then(|c| c.parse::<TokenClass>().ok())
-            .ok_or_else(|| BrokerError::Unauthenticated("access token is malformed".into()))?;
+        let class = claimed_class(token)?;
         self.sync_revocations(now)?;
         let url = format!("{}{}", self.public_url, facts.path_and_query);
         let network = network_of(facts.peer);
@@ -545,6 +536,21 @@ impl Broker {
     }
 }
 
+/// The class an access token claims (`cls`), read before verification only to pick
+/// the verifier's expectation; the verifier then checks it.
+fn claimed_class(token: &str) -> Result<TokenClass, BrokerError> {
+    custody_token::inspect(token)
+        .ok()
+        .and_then(|i| {
+            i.claims
+                .get("cls")
+                .and_then(|c| c.as_str())
+                .map(str::to_owned)
+        })
+        .and_then(|c| c.parse::<TokenClass>().ok())
+        .ok_or_else(|| BrokerError::Unauthenticated("access token is malformed".into()))
+}
+
 impl Broker {
     /// The unsafe baseline's authentication ([`crate::Dangerous::bearer_tokens`]): the
     /// token alone, under either scheme, from any key and network.
@@ -558,16 +564,7 @@ impl Broker {
             .split_once(' ')
             .map_or(authorization, |(_, token)| token)
             .trim();
-        let class = custody_token::inspect(token)
-            .ok()
-            .and_then(|i| {
-                i.claims
-                    .get("cls")
-                    .and_then(|c| c.as_str())
-                    .map(str::to_owned)
-            })
-            .and_then(|c| c.parse::<TokenClass>().ok())
-            .ok_or_else(|| BrokerError::Unauthenticated("access token is malformed".into()))?;
+        let class = claimed_class(token)?;
         self.sync_revocations(now)?;
         let verified = self
             .verifier
