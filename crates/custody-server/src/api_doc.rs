@@ -379,13 +379,17 @@ pub mod bodies {
         pub original_name: String,
         /// Size of the sanitized artifact in bytes.
         pub size: u64,
-        /// SHA-256 of the sanitized artifact (the store serializes it as 32 numbers).
-        #[schema(min_items = 32, max_items = 32)]
-        pub sanitized_sha256: Vec<u8>,
+        /// SHA-256 of the sanitized artifact.
+        #[schema(pattern = "^sha256:[0-9a-f]{64}$")]
+        pub sanitized_sha256: String,
         /// Version of the rule set that sanitized it.
         pub rules_version: String,
         /// Unix seconds.
         pub created_at: i64,
+        /// The sanitization report (counts by class and location, digests, rules
+        /// version; never a value): in the upload's answer only.
+        #[schema(value_type = Option<Object>)]
+        pub report: Option<serde_json::Value>,
     }
 
     /// `GET /v1/cases/{id}/artifacts`.

@@ -547,7 +547,36 @@ pub async fn post_artifact(
             }
             api_error(e, state.broker.nonce())
         })?;
-    Ok((StatusCode::CREATED, Json(to_json(&artifact)?)).into_response())
+    let mut body = artifact_json(&artifact);
+    if let (Some(object), Ok(report)) = (
+        body.as_object_mut(),
+        serde_json::from_str::<Value>(&artifact.report_json),
+    ) {
+        object.insert("report".into(), report);
+    }
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// An artifact as the API shows it: its metadata without the storage identifiers
+/// (blob key, data key id) and with the digest as `sha256:<hex>`. The sanitization
+/// report is added for the uploader only.
+fn artifact_json(artifact: &custody_store::Artifact) -> Value {
+    let hex: String = artifact
+        .sanitized_sha256
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    json!({
+        "id": artifact.id,
+        "case_id": artifact.case_id,
+        "tenant_id": artifact.tenant_id,
+        "kind": artifact.kind.as_str(),
+        "original_name": artifact.original_name,
+        "size": artifact.size,
+        "sanitized_sha256": format!("sha256:{hex}"),
+        "rules_version": artifact.rules_version,
+        "created_at": artifact.created_at,
+    })
 }
 
 /// `GET /v1/cases/{id}/artifacts`.
@@ -573,7 +602,8 @@ pub async fn get_artifacts(
         .list_artifacts(&caller, &case)
         .await
         .map_err(fail(&state))?;
-    Ok(Json(json!({ "artifacts": to_json(&artifacts)? })))
+    let artifacts: Vec<Value> = artifacts.iter().map(artifact_json).collect();
+    Ok(Json(json!({ "artifacts": artifacts })))
 }
 
 /// Query of `GET /v1/artifacts/{id}/view`.
