@@ -109,8 +109,20 @@ const SESSION_COOKIES: &[&str] = &[
 /// Whether a cookie name is a session cookie of a known framework or IdP.
 #[must_use]
 pub(crate) fn is_session_cookie_name(name: &str) -> bool {
-    let lower = name.trim().to_ascii_lowercase();
-    if SESSION_COOKIES.contains(&lower.as_str())
+    let mut buf = [0u8; NAME_BUF];
+    is_session_cookie_lower(LowerName::new(name, &mut buf).as_str())
+}
+
+/// Words that make any cookie name a session cookie, as substrings of the lower-case
+/// name: what [`has_session_word`] checks (its test compares the two).
+#[cfg(test)]
+const SESSION_WORDS: [&str; 10] = [
+    "session", "sess_", "_sess", "sessid", "auth", "token", "jwt", "sso", "saml", "login",
+];
+
+/// [`is_session_cookie_name`] of an already trimmed, lower-case name.
+fn is_session_cookie_lower(lower: &str) -> bool {
+    if SESSION_COOKIES.contains(&lower)
         || lower.starts_with("__host-")
         || lower.starts_with("__secure-")
         || lower.starts_with(".aspnetcore.")
@@ -119,19 +131,47 @@ pub(crate) fn is_session_cookie_name(name: &str) -> bool {
     {
         return true;
     }
-    [
-        "session", "sess_", "_sess", "sessid", "auth", "token", "jwt", "sso", "saml", "login",
-    ]
-    .iter()
-    .any(|s| lower.contains(s))
-        || lower.ends_with("_sid")
-        || lower.ends_with(".sid")
+    has_session_word(lower) || lower.ends_with("_sid") || lower.ends_with(".sid")
+}
+
+/// Whether `lower` contains `session`, `sess_`, `_sess`, `sessid`, `auth`, `token`,
+/// `jwt`, `sso`, `saml` or `login`: one pass over the name, each
+/// word compared only where the name holds its first byte (cookie names are a few
+/// bytes long: a substring searcher's set-up per word would cost more).
+fn has_session_word(lower: &str) -> bool {
+    let bytes = lower.as_bytes();
+    (0..bytes.len()).any(|i| {
+        let rest = bytes.get(i..).unwrap_or_default();
+        match rest.first() {
+            Some(b's') => {
+                rest.starts_with(b"sess")
+                    && (rest.starts_with(b"session")
+                        || rest.starts_with(b"sess_")
+                        || rest.starts_with(b"sessid"))
+                    || rest.starts_with(b"sso")
+                    || rest.starts_with(b"saml")
+            }
+            Some(b'_') => rest.starts_with(b"_sess"),
+            Some(b'a') => rest.starts_with(b"auth"),
+            Some(b't') => rest.starts_with(b"token"),
+            Some(b'j') => rest.starts_with(b"jwt"),
+            Some(b'l') => rest.starts_with(b"login"),
+            _ => false,
+        }
+    })
+}
+
+/// [`is_benign_cookie_lower`] of any cookie name.
+#[cfg(test)]
+fn is_benign_cookie(name: &str) -> bool {
+    let mut buf = [0u8; NAME_BUF];
+    is_benign_cookie_lower(LowerName::new(name, &mut buf).as_str())
 }
 
 /// Cookies whose values are not credentials (analytics, consent, preferences, load
-/// balancer stickiness). Their values are still scanned for embedded tokens.
-fn is_benign_cookie(name: &str) -> bool {
-    let lower = name.trim().to_ascii_lowercase();
+/// balancer stickiness), by trimmed, lower-case name. Their values are still scanned
+/// for embedded tokens.
+fn is_benign_cookie_lower(lower: &str) -> bool {
     const EXACT: &[&str] = &[
         "_gid",
         "_fbp",
@@ -176,7 +216,7 @@ fn is_benign_cookie(name: &str) -> bool {
         "_mkto_trk",
         "viewed_cookie_policy",
     ];
-    EXACT.contains(&lower.as_str())
+    EXACT.contains(&lower)
         || lower.starts_with("_ga")
         || lower.starts_with("_gcl_")
         || lower.starts_with("_hj")
@@ -199,9 +239,28 @@ fn cookie_pair(scanner: &Scanner, name: &str, value: &str, base: usize, out: &mu
     // RFC 6265 cookie names are tokens; anything else is not a cookie pair.
     let name = name.trim();
     if name.is_empty()
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+        || !name.bytes().all(|b| {
+            b.is_ascii_graphic()
+                && !matches!(
+                    b,
+                    b'(' | b')'
+                        | b'<'
+                        | b'>'
+                        | b'@'
+                        | b','
+                        | b';'
+                        | b':'
+                        | b'\\'
+                        | b'"'
+                        | b'/'
+                        | b'['
+                        | b']'
+                        | b'?'
+                        | b'='
+                        | b'{'
+                        | b'}'
+                )
+        })
     {
         return;
     }
@@ -220,9 +279,12 @@ fn cookie_pair(scanner: &Scanner, name: &str, value: &str, base: usize, out: &mu
         return;
     }
     let span = start..start.saturating_add(bytes.len());
-    if is_session_cookie_name(name) {
+    let mut buf = [0u8; NAME_BUF];
+    let lower = LowerName::new(name, &mut buf);
+    let lower = lower.as_str();
+    if is_session_cookie_lower(lower) {
         push(out, "session-cookie", span);
-    } else if is_benign_cookie(name) || is_trivial_value(bytes) {
+    } else if is_benign_cookie_lower(lower) || is_trivial_value(bytes) {
         for m in scanner.scan_raw_with(bytes, true) {
             out.push(Match {
                 rule: m.rule,
@@ -894,6 +956,72 @@ fn find_urls(text: &[u8]) -> Vec<Range<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_words_are_found_like_str_contains() {
+        let mut names: Vec<String> = [
+            "",
+            "s",
+            "sid",
+            "phpsessid",
+            "my_session_x",
+            "ssso",
+            "aauth",
+            "tokentoken",
+            "sess",
+            "sessi",
+            "xsess_y",
+            "a_sesss",
+            "jw",
+            "xjwtx",
+            "samlx",
+            "logi",
+            "login",
+            "ses_",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        // Every word alone, with a prefix and a suffix, and cut short by one byte.
+        for w in SESSION_WORDS {
+            names.push(w.to_owned());
+            names.push(format!("x{w}y"));
+            names.push(w.get(..w.len() - 1).unwrap().to_owned());
+            names.push(format!("s{}", w.get(1..).unwrap()));
+        }
+        for name in &names {
+            let expected = SESSION_WORDS.iter().any(|w| name.contains(w));
+            assert_eq!(has_session_word(name), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn cookie_name_checks_match_their_allocating_forms() {
+        // The stack-buffer lower-casing gives the same verdicts as lower-casing into
+        // a `String` (long names take the owned path).
+        let long = format!("{}_Session", "A".repeat(NAME_BUF));
+        for name in [
+            " PHPSESSID ",
+            "Sid",
+            "__Host-x",
+            "_GA_123",
+            "Theme",
+            "my.SID",
+            &long,
+        ] {
+            let lower = name.trim().to_ascii_lowercase();
+            let session = SESSION_COOKIES.contains(&lower.as_str())
+                || lower.starts_with("__host-")
+                || ["session", "auth", "token", "sso"]
+                    .iter()
+                    .any(|s| lower.contains(s))
+                || lower.ends_with(".sid");
+            assert_eq!(is_session_cookie_name(name), session, "{name}");
+        }
+        assert!(is_benign_cookie(" _GA_XYZ "));
+        assert!(is_benign_cookie("THEME"));
+        assert!(!is_benign_cookie("sid"));
+    }
 
     #[test]
     fn lower_name_matches_to_ascii_lowercase() {

@@ -59,6 +59,25 @@ pub(crate) struct Counts {
     pub(crate) remaining: u64,
 }
 
+impl Counts {
+    /// Counts one redaction of `rule` at `loc`.
+    fn add(&mut self, rule: &Rule, loc: LocationKind) {
+        self.redactions += 1;
+        for (map, key) in [
+            (&mut self.by_class, rule.class.as_str()),
+            (&mut self.by_location, loc.as_str()),
+        ] {
+            // No key allocation once the key is there (every count but the first).
+            match map.get_mut(key) {
+                Some(n) => *n += 1,
+                None => {
+                    map.insert(key.to_owned(), 1);
+                }
+            }
+        }
+    }
+}
+
 /// The per-artifact sanitizer state.
 pub(crate) struct Engine<'a> {
     scanner: &'a Scanner,
@@ -75,6 +94,9 @@ pub(crate) struct Engine<'a> {
     detections: u64,
     names: NameCache,
     clean: CleanMemo,
+    redacted: RedactedMemo,
+    /// Rules of the spans the last [`Self::replace`] redacted, in order.
+    replaced_rules: Vec<&'static Rule>,
     markers: MarkerCache,
 }
 
@@ -98,6 +120,8 @@ impl<'a> Engine<'a> {
             detections: 0,
             names: NameCache::new(scanner),
             clean: CleanMemo::default(),
+            redacted: RedactedMemo::default(),
+            replaced_rules: Vec::new(),
             markers: MarkerCache::default(),
         }
     }
@@ -172,14 +196,34 @@ impl<'a> Engine<'a> {
                 *seen = generation;
                 return None;
             }
-        }
-        let before = self.detections;
-        let changed = self.redact_with(s, loc, &|scanner, v| scanner.scan_field(field, v));
-        if let Some(key) = memo
-            && self.detections == before
-            && self.clean.set.len() < MAX_MEMO_ENTRIES
+        } else if let Some(key) = memo
+            && let Mode::Sanitize(_) = self.mode
+            && let Some(done) = self.redacted.get(&key, generation)
         {
-            self.clean.set.insert(key, generation);
+            // Redacted before under the same field, against the same known secrets,
+            // and the rescan of the result was clean: the detector, the known-secret
+            // automata and the markers are deterministic, so a fresh run would build
+            // this same text, learn nothing new and count these same redactions.
+            self.detections += 1;
+            for rule in &done.rules {
+                self.counts.add(rule, loc);
+            }
+            return Some(done.text.clone());
+        }
+        let (before, remaining) = (self.detections, self.counts.remaining);
+        let changed = self.redact_with(s, loc, &|scanner, v| scanner.scan_field(field, v));
+        if let Some(key) = memo {
+            if self.detections == before {
+                if self.clean.set.len() < MAX_MEMO_ENTRIES {
+                    self.clean.set.insert(key, generation);
+                }
+            } else if let (Some(text), Mode::Sanitize(_)) = (&changed, &self.mode)
+                && self.counts.remaining == remaining
+            {
+                let rules = std::mem::take(&mut self.replaced_rules);
+                self.redacted.insert(key, generation, text, &rules);
+                self.replaced_rules = rules;
+            }
         }
         changed
     }
@@ -231,6 +275,7 @@ impl<'a> Engine<'a> {
     ) -> String {
         let mut out = String::with_capacity(s.len() + 48 * matches.len());
         let mut last = 0;
+        self.replaced_rules.clear();
         for m in matches {
             out.push_str(s.get(last..m.span.start).unwrap_or_default());
             out.push_str(&self.markers.marker(redactor, m, s));
@@ -238,23 +283,14 @@ impl<'a> Engine<'a> {
             let secret = s.get(m.span.clone()).unwrap_or_default();
             self.known.learn(secret, m.rule, redactor);
             self.count(m.rule, loc);
+            self.replaced_rules.push(m.rule);
         }
         out.push_str(s.get(last..).unwrap_or_default());
         out
     }
 
     fn count(&mut self, rule: &Rule, loc: LocationKind) {
-        self.counts.redactions += 1;
-        *self
-            .counts
-            .by_class
-            .entry(rule.class.as_str().to_owned())
-            .or_default() += 1;
-        *self
-            .counts
-            .by_location
-            .entry(loc.as_str().to_owned())
-            .or_default() += 1;
+        self.counts.add(rule, loc);
     }
 
     fn refuse(&mut self, m: &Match, preview: String) {
@@ -441,16 +477,22 @@ impl<'a> Engine<'a> {
         if memchr::memchr2(b'\\', b'=', bytes).is_some() {
             return false;
         }
-        let mut quotes = memchr::memchr_iter(b'"', bytes);
-        while let (Some(open), Some(close)) = (quotes.next(), quotes.next()) {
+        // Without escapes each string runs from one quote to the next.
+        let mut open = None;
+        let names_neutral = for_each_quote(bytes, |close| {
+            let Some(start) = open.take() else {
+                open = Some(close);
+                return true;
+            };
             let after = bytes.get(close + 1..).unwrap_or_default();
             let is_key = after.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b':');
-            if is_key {
-                let name = s.get(open + 1..close).unwrap_or_default();
-                if !self.names.neutral(self.scanner, NameKind::JsonKey, name) {
-                    return false;
-                }
+            !is_key || {
+                let name = s.get(start + 1..close).unwrap_or_default();
+                self.names.neutral(self.scanner, NameKind::JsonKey, name)
             }
+        });
+        if !names_neutral {
+            return false;
         }
         let mut found = Vec::new();
         self.known.find(s, &mut found);
@@ -703,6 +745,38 @@ impl<'a> Engine<'a> {
     }
 }
 
+/// Calls `f` with the position of every `"` of `bytes`, in order, while it returns
+/// true; returns false if `f` did.
+///
+/// Eight bytes per step (quotes come every few bytes in a JSON body: a `memchr` call
+/// per quote costs more). For `x = w ^ 0x2222..`, `!(((x & 0x7f..) + 0x7f..) | x |
+/// 0x7f..)` sets the high bit of exactly the zero bytes of `x` (no carry crosses a
+/// byte), so every set bit is a quote.
+fn for_each_quote(bytes: &[u8], mut f: impl FnMut(usize) -> bool) -> bool {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const QUOTES: u64 = 0x0101_0101_0101_0101 * b'"' as u64;
+    let mut words = bytes.chunks_exact(8);
+    let mut base = 0usize;
+    for word in &mut words {
+        let x = u64::from_le_bytes(<[u8; 8]>::try_from(word).unwrap_or([0; 8])) ^ QUOTES;
+        let mut quotes = !(((x & LOW7) + LOW7) | x | LOW7);
+        while quotes != 0 {
+            // Little-endian: the lowest set bit is the first quote left in the word.
+            if !f(base + (quotes.trailing_zeros() / 8) as usize) {
+                return false;
+            }
+            quotes &= quotes - 1;
+        }
+        base += 8;
+    }
+    for (i, &b) in words.remainder().iter().enumerate() {
+        if b == b'"' && !f(base + i) {
+            return false;
+        }
+    }
+    true
+}
+
 /// Stores `new` in the tree string `s` if there is one; whether it changed.
 fn apply(s: &mut Str, new: Option<String>) -> bool {
     match new {
@@ -890,6 +964,49 @@ impl CleanMemo {
         };
         let key = (kind, name, value);
         self.hasher.hash(&key)
+    }
+}
+
+/// Redacted values remembered per artifact (each holds its sanitized text, at most
+/// [`MAX_MEMO_VALUE`] bytes plus markers).
+const MAX_REDACTED_ENTRIES: usize = 4096;
+
+/// Values already redacted under a given field, keyed like [`CleanMemo`]: the same
+/// `Authorization` header and session cookie recur on every request of a HAR. An
+/// entry holds the sanitized text (markers, no secret) and the rules it counted, and
+/// is kept only when the rescan of that text was clean; it answers only for the
+/// known-secrets generation it was built against (a secret learned since then may
+/// sit in the non-redacted rest of the value). Sanitize mode only: inspect mode
+/// reports every occurrence with its own location.
+#[derive(Default)]
+struct RedactedMemo {
+    map: HashMap<(u64, u64), Redacted, PreHashed>,
+}
+
+/// One remembered redaction.
+struct Redacted {
+    generation: u64,
+    text: String,
+    rules: Vec<&'static Rule>,
+}
+
+impl RedactedMemo {
+    fn get(&self, key: &(u64, u64), generation: u64) -> Option<&Redacted> {
+        self.map.get(key).filter(|r| r.generation == generation)
+    }
+
+    fn insert(&mut self, key: (u64, u64), generation: u64, text: &str, rules: &[&'static Rule]) {
+        if self.map.len() >= MAX_REDACTED_ENTRIES {
+            self.map.clear();
+        }
+        self.map.insert(
+            key,
+            Redacted {
+                generation,
+                text: text.to_owned(),
+                rules: rules.to_vec(),
+            },
+        );
     }
 }
 
@@ -1376,6 +1493,54 @@ mod tests {
     }
 
     #[test]
+    fn a_remembered_redaction_is_redone_once_a_new_secret_is_known() {
+        let scanner = Scanner::new();
+        let redactor = Redactor::new([5; 32]);
+        let mut e = Engine::new(
+            &scanner,
+            Mode::Sanitize(&redactor),
+            crate::SanitizeOptions::default().limits(),
+            16,
+        );
+        let jwt = "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJodHRwczovL2lkcC5leGFtcGxlLmNvbSIsImV4cCI6MTkwMDAwMDAwMH0.c2lnbmF0dXJlLWJ5dGVzLXNpZ25hdHVyZQ";
+        let opaque = "Zq9Hk2Lm7Vp4Qx1Zt8Rw3Nc6Yb0Jf5GdEr";
+        let value = format!("{jwt} note {opaque}");
+        let first = e
+            .redact(&value, Field::Text, LocationKind::JsonValue)
+            .unwrap();
+        assert!(!first.contains("c2lnbmF0dXJl"), "{first}");
+        assert!(first.contains(opaque), "the opaque value is clean as text");
+        // The same value again is answered from memory: the same text, counted again.
+        let (redactions, by_class) = (e.counts.redactions, e.counts.by_class.clone());
+        let again = e
+            .redact(&value, Field::Text, LocationKind::JsonValue)
+            .unwrap();
+        assert_eq!(again, first);
+        assert_eq!(e.counts.redactions, 2 * redactions);
+        assert_eq!(e.counts.by_class.values().sum::<u64>(), 2 * redactions);
+        assert_eq!(
+            by_class.keys().collect::<Vec<_>>(),
+            e.counts.by_class.keys().collect::<Vec<_>>()
+        );
+        // Learn the opaque value elsewhere; the next unit knows it. The remembered
+        // text still holds it, so it must not be reused (the unsafe variant, a memo
+        // that ignores the known-secrets generation, hands it back here).
+        let header = format!("Bearer {opaque}");
+        let name = "Authorization";
+        assert!(
+            e.redact(&header, Field::Header { name }, LocationKind::Header)
+                .is_some()
+        );
+        e.end_unit(Src::new("", ""), &mut Value::Null);
+        let later = e
+            .redact(&value, Field::Text, LocationKind::JsonValue)
+            .unwrap();
+        assert!(!later.contains(opaque), "{later}");
+        assert!(!later.contains("c2lnbmF0dXJl"), "{later}");
+        assert_eq!(e.counts.remaining, 0, "nothing was refused along the way");
+    }
+
+    #[test]
     fn cached_markers_equal_fresh_ones_and_depend_on_the_cookie_name() {
         let redactor = Redactor::new([7; 32]);
         let scanner = Scanner::new();
@@ -1456,6 +1621,34 @@ mod tests {
             &mut found,
         );
         assert_eq!(found.len(), 2, "the encoded form and the new secret");
+    }
+
+    #[test]
+    fn for_each_quote_reports_every_quote_in_order() {
+        // Quotes at every offset of a word, next to bytes a carry could confuse.
+        for len in 0..40usize {
+            for fill in [b'a', b'"' - 1, b'"' + 1, 0x00, 0x7f, 0x80, 0xa2, 0xff] {
+                for step in 1..5usize {
+                    let bytes: Vec<u8> = (0..len)
+                        .map(|i| if i % step == 0 { b'"' } else { fill })
+                        .collect();
+                    let expected: Vec<usize> = (0..len).filter(|i| bytes[*i] == b'"').collect();
+                    let mut got = Vec::new();
+                    assert!(for_each_quote(&bytes, |p| {
+                        got.push(p);
+                        true
+                    }));
+                    assert_eq!(got, expected, "len {len} fill {fill:#x} step {step}");
+                }
+            }
+        }
+        // Stops when asked.
+        let mut seen = 0;
+        assert!(!for_each_quote(br#"a"b"c"d"e"f"g"h"i"#, |_| {
+            seen += 1;
+            seen < 3
+        }));
+        assert_eq!(seen, 3);
     }
 
     #[test]

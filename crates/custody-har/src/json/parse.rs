@@ -46,6 +46,9 @@ pub(crate) struct Reader<R> {
     scratch: Vec<u8>,
     /// Whether the input is hashed (not for in-memory embedded documents).
     hash: bool,
+    /// Whether `read_str` checks each string's UTF-8 itself (the strict re-parse of
+    /// a unit whose bytes are not UTF-8, see [`Reader::parse_value`]).
+    strict_utf8: bool,
     /// Children of the open arrays of `parse_value` (reused).
     items: Vec<Value>,
     /// Members of the open objects of `parse_value` (reused).
@@ -86,6 +89,42 @@ fn add_len(len: &mut Option<usize>, more: Option<usize>) {
     *len = len.zip(more).map(|(a, b)| a + b);
 }
 
+/// The length of the run of plain string bytes at the start of `bytes`: the index
+/// of the first `"`, `\` or control character (below 0x20), or `None` if there is
+/// none.
+///
+/// Eight bytes per step (SWAR): for a word `w`, `(x - 0x01..) & !x & 0x80..` flags
+/// the zero bytes of `x = w ^ c` (the bytes equal to `c`) and `(w - 0x20..) & !w &
+/// 0x80..` the bytes below 0x20. A borrow can set a false flag only above a true
+/// one, so the lowest flag of the three is exact.
+fn plain_run(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const QUOTES: u64 = ONES * b'"' as u64;
+    const BACKSLASHES: u64 = ONES * b'\\' as u64;
+    const SPACES: u64 = ONES * 0x20;
+    let mut words = bytes.chunks_exact(8);
+    let mut base = 0usize;
+    for word in &mut words {
+        let w = u64::from_le_bytes(<[u8; 8]>::try_from(word).unwrap_or([b'"'; 8]));
+        let (q, s) = (w ^ QUOTES, w ^ BACKSLASHES);
+        let flags = ((q.wrapping_sub(ONES) & !q)
+            | (s.wrapping_sub(ONES) & !s)
+            | (w.wrapping_sub(SPACES) & !w))
+            & HIGH;
+        if flags != 0 {
+            // Little-endian: the lowest flag is the first byte.
+            return Some(base + (flags.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .map(|p| base + p)
+}
+
 type Result<T> = std::result::Result<T, SanitizeError>;
 
 impl<R: Read> Reader<R> {
@@ -103,6 +142,7 @@ impl<R: Read> Reader<R> {
             unit_start: 0,
             scratch: Vec::new(),
             hash: true,
+            strict_utf8: false,
             items: Vec::new(),
             members: Vec::new(),
             pos: 0,
@@ -271,7 +311,20 @@ impl<R: Read> Reader<R> {
     }
 
     /// Skips whitespace; returns the next byte without consuming it.
+    #[inline]
     pub(crate) fn skip_ws(&mut self) -> Result<Option<u8>> {
+        // Compact JSON has no whitespace between tokens: answer without a call.
+        if let Some(&b) = self.buf.get(self.pos)
+            && self.pos < self.end
+            && b > b' '
+        {
+            return Ok(Some(b));
+        }
+        self.skip_ws_slow()
+    }
+
+    /// [`Self::skip_ws`] when whitespace (or the end of the buffer) comes first.
+    fn skip_ws_slow(&mut self) -> Result<Option<u8>> {
         loop {
             while let Some(&b) = self.buf.get(self.pos).filter(|_| self.pos < self.end) {
                 match b {
@@ -334,18 +387,16 @@ impl<R: Read> Reader<R> {
         let rel = self.rel(start);
         // Fast path: the whole string is in the buffer and has no escapes.
         let chunk = self.buf.get(self.pos..self.end).unwrap_or_default();
-        if let Some(end) = memchr::memchr2(b'"', b'\\', chunk)
+        if let Some(end) = plain_run(chunk)
             && chunk.get(end) == Some(&b'"')
             && end <= self.limits.max_value_bytes
         {
             let run = chunk.get(..end).unwrap_or_default();
-            if !run.iter().any(|&b| b < 0x20) {
-                if std::str::from_utf8(run).is_err() {
-                    return Err(self.invalid_utf8(start));
-                }
-                self.pos += end + 1;
-                return Ok(Str::plain(rel..rel + end));
+            if self.strict_utf8 && std::str::from_utf8(run).is_err() {
+                return Err(self.invalid_utf8(start));
             }
+            self.pos += end + 1;
+            return Ok(Str::plain(rel..rel + end));
         }
         let mut scratch = std::mem::take(&mut self.scratch);
         let from = scratch.len();
@@ -356,7 +407,9 @@ impl<R: Read> Reader<R> {
         let decoded = scratch.get(from..).unwrap_or_default();
         let result = match read {
             Err(e) => Err(e),
-            Ok(_) if std::str::from_utf8(decoded).is_err() => Err(self.invalid_utf8(start)),
+            Ok(_) if self.strict_utf8 && std::str::from_utf8(decoded).is_err() => {
+                Err(self.invalid_utf8(start))
+            }
             Ok((verbatim, escaped)) => {
                 // The closing quote was consumed: the raw contents end just before it.
                 let raw = rel..self.rel(self.offset()).saturating_sub(1);
@@ -386,35 +439,44 @@ impl<R: Read> Reader<R> {
         let len = out.len();
         let max = self.limits.max_value_bytes;
         let mut verbatim = true;
-        // One pass: copy each run up to the next quote or backslash, decode the
-        // escape; give up (nothing appended) on anything the general loop must see.
+        // One pass: copy each run of plain bytes (found eight bytes at a time,
+        // [`plain_run`]: runs are a few bytes long, too short for a `memchr` call to
+        // pay off), decode the escape after it; give up (nothing appended) on
+        // anything the general loop must see.
         let mut i = 0;
         let end = loop {
-            let found = chunk.get(i..).and_then(|r| memchr::memchr2(b'"', b'\\', r));
-            let run = found.and_then(|j| chunk.get(i..i + j));
-            let (Some(j), Some(run)) = (found, run) else {
+            let rest = chunk.get(i..).unwrap_or_default();
+            let Some(j) = plain_run(rest) else {
                 out.truncate(len);
                 return None;
             };
-            if run.iter().any(|&b| b < 0x20) || out.len() - len + j > max {
+            if out.len() - len + j > max {
                 out.truncate(len);
                 return None;
             }
-            out.extend_from_slice(run);
-            let at = i + j;
-            if chunk.get(at) == Some(&b'"') {
-                break at;
+            match rest.get(..8) {
+                // A short run: one eight-byte copy (no `memcpy` call), cut back.
+                Some(word) if j <= 8 => {
+                    let keep = out.len() + j;
+                    out.extend_from_slice(word);
+                    out.truncate(keep);
+                }
+                _ => out.extend_from_slice(rest.get(..j).unwrap_or_default()),
             }
-            let decoded = match chunk.get(at + 1) {
-                Some(b'"') => b'"',
-                Some(b'\\') => b'\\',
-                Some(b'n') => b'\n',
-                Some(b'r') => b'\r',
-                Some(b't') => b'\t',
-                Some(b'/') => {
+            let at = i + j;
+            let decoded = match (chunk.get(at), chunk.get(at + 1)) {
+                (Some(b'"'), _) => break at,
+                (Some(b'\\'), Some(b'"')) => b'"',
+                (Some(b'\\'), Some(b'\\')) => b'\\',
+                (Some(b'\\'), Some(b'n')) => b'\n',
+                (Some(b'\\'), Some(b'r')) => b'\r',
+                (Some(b'\\'), Some(b't')) => b'\t',
+                (Some(b'\\'), Some(b'/')) => {
                     verbatim = false;
                     b'/'
                 }
+                // A control character, another escape, or a backslash at the end of
+                // the buffer.
                 _ => {
                     out.truncate(len);
                     return None;
@@ -699,7 +761,41 @@ impl<R: Read> Reader<R> {
     ///
     /// The value's source is retained until the next `parse_value` or
     /// [`Self::release`]; its strings and numbers are spans of [`Self::source`].
+    ///
+    /// Strings are not checked for UTF-8 one by one: the unit's bytes are checked
+    /// once when it is read (invalid bytes can only sit inside strings; everything
+    /// else is ASCII by the grammar). Only when that check fails is the unit parsed
+    /// again from its first byte, still in the buffer, checking string by string,
+    /// so the error (which string, which position, or an earlier error of another
+    /// kind) is exactly that of a per-string parse.
     pub(crate) fn parse_value(&mut self, base_depth: usize) -> Result<Value> {
+        let (line, line_start) = (self.line, self.line_start);
+        let lax = self.parse_unit(base_depth);
+        let keep = self.keep.unwrap_or(self.pos);
+        let read = self.buf.get(keep..self.pos).unwrap_or_default();
+        let utf8 = match std::str::from_utf8(read) {
+            Ok(_) => true,
+            // Bytes cut short by an error (not a complete string): a per-string
+            // check would not have looked at them either.
+            Err(e) => lax.is_err() && e.error_len().is_none(),
+        };
+        if utf8 {
+            return lax;
+        }
+        // INVARIANT: the unit's bytes are still retained from `keep` (set by
+        // `parse_unit`, kept until `release`), so this re-reads no input.
+        self.pos = keep;
+        self.line = line;
+        self.line_start = line_start;
+        self.strict_utf8 = true;
+        let strict = self.parse_unit(base_depth);
+        self.strict_utf8 = false;
+        strict
+    }
+
+    /// [`Self::parse_value`] without the unit's UTF-8 check (strings are checked one
+    /// by one only in `strict_utf8` mode).
+    fn parse_unit(&mut self, base_depth: usize) -> Result<Value> {
         let start = self.offset();
         self.keep = Some(self.pos);
         self.unit_start = start;
@@ -1096,7 +1192,46 @@ mod tests {
         assert!(!out.contains("s3cr3t"));
     }
 
+    /// The byte-at-a-time definition of [`plain_run`].
+    fn plain_run_naive(bytes: &[u8]) -> Option<usize> {
+        bytes
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+    }
+
+    #[test]
+    fn plain_run_finds_the_first_stop_byte_at_every_offset() {
+        // Every stop byte (and its neighbours, which a borrow could confuse) at every
+        // position of a word and past it, after plain bytes of every kind.
+        let fills = [b'a', 0x21, 0x7f, 0x80, 0xff, b'"' + 1, b'\\' + 1, b'\\' - 1];
+        let stops = [b'"', b'\\', 0x00, 0x01, 0x1f];
+        for len in 0..24 {
+            for fill in fills {
+                let plain = vec![fill; len];
+                assert_eq!(plain_run(&plain), None, "{fill:#x} x {len}");
+                for at in 0..len {
+                    for stop in stops {
+                        let mut bytes = plain.clone();
+                        bytes[at] = stop;
+                        // A second stop byte later must not matter.
+                        if at + 3 < len {
+                            bytes[at + 3] = b'"';
+                        }
+                        assert_eq!(plain_run(&bytes), Some(at), "{fill:#x} {stop:#x} at {at}");
+                    }
+                }
+            }
+        }
+    }
+
     proptest::proptest! {
+        #[test]
+        fn plain_run_matches_the_byte_loop(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..80),
+        ) {
+            proptest::prop_assert_eq!(plain_run(&bytes), plain_run_naive(&bytes));
+        }
+
         #[test]
         fn any_string_round_trips_like_the_reference_writer(
             text in "(?s).{0,40}",
@@ -1162,6 +1297,46 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    /// Parses `input` (one value) with a `cap`-byte buffer; `strict` checks every
+    /// string's UTF-8 as it is read (the per-string parse the unit check stands for).
+    fn parse_mode(input: &[u8], cap: usize, strict: bool) -> std::result::Result<String, String> {
+        let mut r = Reader::with_capacity(input, limits(), cap);
+        r.strict_utf8 = strict;
+        let v = r.parse_value(0).map_err(|e| format!("{e} {e:?}"))?;
+        Ok(v.into_json_string(r.source().map_err(|e| e.to_string())?))
+    }
+
+    #[test]
+    fn the_unit_utf8_check_gives_exactly_the_per_string_errors() {
+        // Invalid bytes (a stray continuation byte, a cut two-byte sequence) in every
+        // position of a pretty-printed unit: inside strings before and after escapes,
+        // in member names, after newlines, and with a syntax error later in the unit.
+        // The lax read with its strict re-read must answer exactly what the
+        // per-string parse answers. (The unsafe variant, trusting the lax read, parses
+        // most of these without an error.)
+        let good = concat!(
+            "{\n  \"name\": \"a\\\"b\",\n",
+            "  \"list\": [\"x\", 12, \"caf\u{e9}\"],\n",
+            "  \"o\": {\"k\": \"tail\"}\n}"
+        );
+        let broken_tail = good.replace("12", "12 13");
+        let mut checked = 0;
+        for base in [good, broken_tail.as_str()] {
+            for at in 0..=base.len() {
+                for bad in [&[0xffu8][..], &[0xc3]] {
+                    let mut input = base.as_bytes().to_vec();
+                    input.splice(at..at, bad.iter().copied());
+                    for cap in [16, 4096] {
+                        let strict = parse_mode(&input, cap, true);
+                        assert_eq!(parse_mode(&input, cap, false), strict, "at {at} cap {cap}");
+                        checked += usize::from(strict.as_ref().is_err_and(|e| e.contains("UTF-8")));
+                    }
+                }
+            }
+        }
+        assert!(checked > 50, "{checked}");
     }
 
     #[test]

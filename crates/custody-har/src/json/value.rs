@@ -370,7 +370,8 @@ impl Pointer {
     pub(crate) fn push(&mut self, segment: &str) -> usize {
         let mark = self.text.len();
         self.text.push('/');
-        if memchr::memchr2(b'~', b'/', segment.as_bytes()).is_none() {
+        // Member names are short: a plain byte loop beats a `memchr2` call.
+        if !segment.bytes().any(|b| b == b'~' || b == b'/') {
             self.text.push_str(segment);
             return mark;
         }
@@ -386,10 +387,25 @@ impl Pointer {
 
     /// Appends an array index; returns the length to truncate back to.
     pub(crate) fn push_index(&mut self, index: usize) -> usize {
-        use std::fmt::Write as _;
         let mark = self.text.len();
-        // Writing to a String cannot fail.
-        let _ = write!(self.text, "/{index}");
+        self.text.push('/');
+        // Decimal digits, most significant first (no formatting machinery).
+        let mut digits = [0u8; 20];
+        let mut n = index;
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            if let Some(d) = digits.get_mut(at) {
+                *d = b'0' + u8::try_from(n % 10).unwrap_or(0);
+            }
+            n /= 10;
+            if n == 0 || at == 0 {
+                break;
+            }
+        }
+        for &d in digits.get(at..).unwrap_or_default() {
+            self.text.push(char::from(d));
+        }
         mark
     }
 
@@ -460,6 +476,11 @@ mod tests {
         let m = p.push("a/b~c");
         p.push_index(3);
         assert_eq!(p.as_str(), "/a~1b~0c/3");
+        for index in [0, 9, 10, 1234, usize::MAX] {
+            let mark = p.push_index(index);
+            assert_eq!(p.as_str().get(mark..).unwrap(), format!("/{index}"));
+            p.truncate(mark);
+        }
         p.truncate(m);
         assert_eq!(p.as_str(), "");
     }
