@@ -143,15 +143,21 @@ impl Detector for AdminDeviceDetector {
             .as_ref()
             .is_some_and(|n| remember(&mut known.networks, n, max_n))
             && knew_networks;
-        let (kind, severity) = if created || !knew_devices {
-            if self.config.first_device == FirstDevice::Learn || !new_device {
+        // The first device is learned, but a network that differs from the one the
+        // principal was first seen on (its enrolment) still counts: a key stolen
+        // before its owner ever used it shows up this way.
+        let first_device = created || !knew_devices;
+        let service = signal.principal_class == PrincipalClass::ServiceAccount;
+        let (kind, severity) = if service && (new_network || (new_device && !first_device)) {
+            (FindingKind::ServiceAccountNewContext, Severity::Critical)
+        } else if first_device {
+            if new_network {
+                (FindingKind::NewAdminNetwork, Severity::Medium)
+            } else if self.config.first_device == FirstDevice::Notify && new_device {
+                (FindingKind::NewAdminDevice, Severity::Low)
+            } else {
                 return;
             }
-            (FindingKind::NewAdminDevice, Severity::Low)
-        } else if signal.principal_class == PrincipalClass::ServiceAccount
-            && (new_device || new_network)
-        {
-            (FindingKind::ServiceAccountNewContext, Severity::Critical)
         } else if new_device {
             (FindingKind::NewAdminDevice, Severity::High)
         } else if new_network {
@@ -264,6 +270,27 @@ mod tests {
             assert!(
                 run(&mut d, &[enrol, sign_in.clone()]).is_empty(),
                 "{class:?}"
+            );
+            // The first device seen from another network than the enrolment's is
+            // not learned silently: for a service account it is a stolen key used
+            // before its owner ever used it.
+            let mut early = sign_in.clone();
+            early.principal_id = format!("{class:?}-early");
+            early.device_id = None;
+            early.time_ms = 0;
+            let mut elsewhere = early.clone();
+            elsewhere.time_ms = 1;
+            elsewhere.device_id = Some("d1".into());
+            elsewhere.network_hash = Some("attacker-net".into());
+            let out = run(&mut d, &[early, elsewhere]);
+            assert_eq!(out.len(), 1, "{class:?}");
+            assert_eq!(
+                out[0].kind,
+                if class == PrincipalClass::ServiceAccount {
+                    FindingKind::ServiceAccountNewContext
+                } else {
+                    FindingKind::NewAdminNetwork
+                }
             );
             // And from then on a second device still fires.
             sign_in.time_ms = 2;
