@@ -471,3 +471,40 @@ fn each_artifact_route_appends_exactly_one_audit_event_per_access() {
         );
     }
 }
+
+#[test]
+fn artifact_metadata_shows_no_storage_identifiers() {
+    let w = world();
+    let case = create(
+        &w.admin,
+        &format!("/v1/tenants/{}/cases", w.tenant),
+        json!({"title": "metadata"}),
+    );
+    let case_id = case["id"].as_str().unwrap();
+    let uploaded = upload(&w.admin, case_id);
+    let listed = w
+        .admin
+        .client
+        .call(
+            "GET",
+            &format!("/v1/cases/{case_id}/artifacts"),
+            &Body::Empty,
+        )
+        .unwrap()
+        .json();
+    let listed = &listed["artifacts"][0];
+    for body in [&uploaded, listed] {
+        // Where the ciphertext lives and which key wraps it are the broker's business.
+        assert!(body.get("blob_key").is_none(), "{body}");
+        assert!(body.get("data_key_id").is_none(), "{body}");
+        assert!(body.get("input_sha256").is_none(), "{body}");
+        let digest = body["sanitized_sha256"].as_str().unwrap();
+        assert!(
+            digest.starts_with("sha256:") && digest.len() == 71,
+            "{digest}"
+        );
+    }
+    // The uploader sees what was removed (counts, never values); a listing does not.
+    assert!(uploaded["report"]["redactions"].as_u64().unwrap() > 0);
+    assert!(listed.get("report").is_none());
+}

@@ -51,6 +51,18 @@ fn custody_holds_and_the_unsafe_baseline_does_not() {
             .is_some_and(|t| t <= custody_sim::REVOKE_TARGET_MS),
         "{bulk:?}"
     );
+    // Caught as a stolen key off its host, from the kind the audit event names.
+    assert!(
+        bulk.findings
+            .iter()
+            .any(|k| k == "service_account_new_context"),
+        "{bulk:?}"
+    );
+    // B_i's boundary is the account's whole scope (audited per tenant), not only
+    // the tenants it reached.
+    let blast = bulk.blast_radius.as_ref().unwrap();
+    assert_eq!(blast.boundary_tenants, TENANTS, "{blast:?}");
+    assert_eq!(blast.exposed_tenants, bulk.tenants_read, "{blast:?}");
     let agent = scenario(&safe, Scenario::CompromisedAgent);
     assert!(agent.tenants_read <= 5, "{agent:?}");
     assert!(agent.requests_denied > 0, "{agent:?}");
