@@ -7,7 +7,9 @@
 #    browser test's node modules (`npm ci` in tests/browser), PyJWT and
 #    cryptography (the token interop test).
 # 2. cargo fmt --check, clippy (-D warnings), rustdoc (-D warnings), and the
-#    workspace tests (debug build, --locked).
+#    workspace tests (debug build, --locked); then the server's integration tests a
+#    second time with every server on PostgreSQL (CUSTODY_TEST_BACKEND=postgres);
+#    the fuzz targets of fuzz/ built and smoke-run (scripts/fuzz.sh).
 # 3. Fails unless the real-browser replay test really ran (it writes a marker;
 #    CUSTODY_SKIP_BROWSER is ignored here on purpose).
 # 4. The OpenAPI conformance run: schemathesis (pinned in
@@ -81,6 +83,7 @@ fi
 
 step "cargo fmt --all --check"
 cargo fmt --all --check
+rustfmt --check --edition 2024 fuzz/fuzz_targets/*.rs
 
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
@@ -91,6 +94,15 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace
 step "cargo test --workspace --locked"
 rm -f "$CUSTODY_BROWSER_MARKER"
 cargo test --workspace --locked
+
+step "the server's integration tests again, on PostgreSQL (DESIGN §11)"
+# Each server of these tests gets its own schema on the local PostgreSQL server
+# (CUSTODY_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/test),
+# dropped afterwards; an unreachable server fails the run.
+CUSTODY_TEST_BACKEND=postgres cargo test --locked -p custody-server --tests
+
+step "fuzz targets: build and smoke-run each (scripts/fuzz.sh)"
+bash scripts/fuzz.sh "${CUSTODY_FUZZ_SECONDS:-10}"
 
 step "real-browser replay test ran"
 if [ ! -s "$CUSTODY_BROWSER_MARKER" ]; then

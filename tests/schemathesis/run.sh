@@ -148,7 +148,7 @@ EOF
 export CUSTODY_ST_STATE=$W/state.json
 export PYTHONPATH=$here${PYTHONPATH:+:$PYTHONPATH}
 export SCHEMATHESIS_HOOKS=custody_hooks
-checks=not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,negative_data_rejection
+checks=not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,negative_data_rejection,unsupported_method,allow_header_conformance
 # Revocation and freeze routes act tenant-wide (they end the bootstrap principals'
 # sessions and grants), so they run last, on their own.
 destructive='/(revocations|revocation-requests|export-freeze)'

@@ -284,8 +284,13 @@ async fn not_found() -> ApiError {
     ApiError::new(ProblemKind::NotFound, "no such route")
 }
 
+/// 405 as problem+json; axum's method router adds the `Allow` header (RFC 9110
+/// §15.5.6) listing the methods the route has.
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(ProblemKind::BadRequest, "method not allowed on this route")
+    ApiError::new(
+        ProblemKind::MethodNotAllowed,
+        "method not allowed on this route; see the Allow header",
+    )
 }
 
 /// Sends a current DPoP nonce with every API response (RFC 9449 §8), so clients

@@ -31,6 +31,9 @@ pub enum ProblemKind {
     Forbidden,
     /// 404: no such resource (or not visible to the caller).
     NotFound,
+    /// 405: the route exists but not with this method (the `Allow` header lists
+    /// the methods it has).
+    MethodNotAllowed,
     /// 409: the resource exists or was already used.
     Conflict,
     /// 410: the resource existed but is used up or expired (single-use release).
@@ -56,6 +59,7 @@ impl ProblemKind {
             ProblemKind::Unauthenticated | ProblemKind::UseDpopNonce => StatusCode::UNAUTHORIZED,
             ProblemKind::Forbidden => StatusCode::FORBIDDEN,
             ProblemKind::NotFound => StatusCode::NOT_FOUND,
+            ProblemKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProblemKind::Conflict => StatusCode::CONFLICT,
             ProblemKind::Gone => StatusCode::GONE,
             ProblemKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -74,6 +78,7 @@ impl ProblemKind {
             ProblemKind::UseDpopNonce => "use-dpop-nonce",
             ProblemKind::Forbidden => "forbidden",
             ProblemKind::NotFound => "not-found",
+            ProblemKind::MethodNotAllowed => "method-not-allowed",
             ProblemKind::Conflict => "conflict",
             ProblemKind::Gone => "gone",
             ProblemKind::PayloadTooLarge => "payload-too-large",
@@ -92,6 +97,7 @@ impl ProblemKind {
             ProblemKind::UseDpopNonce => "Retry with the server's DPoP nonce",
             ProblemKind::Forbidden => "The policy denies this action",
             ProblemKind::NotFound => "No such resource",
+            ProblemKind::MethodNotAllowed => "This route does not have this method",
             ProblemKind::Conflict => "The resource exists or was already used",
             ProblemKind::Gone => "The resource is used up or expired",
             ProblemKind::PayloadTooLarge => "The body is too large",

@@ -390,3 +390,50 @@ fn each_directory_change_appends_exactly_one_event_of_its_kind() {
     assert_eq!(denied.status, 403);
     assert!(!kinds_since(&w, at).contains(&"tenant_create"));
 }
+
+#[test]
+fn a_method_a_route_does_not_have_is_405_with_allow_as_problem_json() {
+    let server = start();
+    let client = reqwest::blocking::Client::new();
+    for (method, path, allow) in [
+        (reqwest::Method::DELETE, "/v1/me", "GET,HEAD"),
+        (reqwest::Method::PUT, "/v1/token", "POST"),
+        (reqwest::Method::GET, "/v1/revocations", "POST"),
+        (
+            reqwest::Method::PATCH,
+            "/v1/cases/00000000-0000-0000-0000-000000000000/artifacts",
+            "GET,HEAD,POST",
+        ),
+        (reqwest::Method::POST, "/healthz", "GET,HEAD"),
+    ] {
+        let reply = client
+            .request(method.clone(), format!("{}{path}", server.base))
+            .send()
+            .unwrap();
+        assert_eq!(reply.status().as_u16(), 405, "{method} {path}");
+        let header = |name: &str| {
+            reply
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let mut listed: Vec<String> = header("allow")
+            .split(',')
+            .map(|m| m.trim().to_owned())
+            .collect();
+        listed.sort();
+        assert_eq!(listed.join(","), allow, "{method} {path}: Allow");
+        assert_eq!(header("content-type"), "application/problem+json");
+        let body: Value = serde_json::from_str(&reply.text().unwrap()).unwrap();
+        assert_eq!(body["type"], "urn:custody:problem:method-not-allowed");
+        assert_eq!(body["status"], 405);
+    }
+    // A path no route has is still 404, whatever the method.
+    let reply = client
+        .delete(format!("{}/v1/no-such-route", server.base))
+        .send()
+        .unwrap();
+    assert_eq!(reply.status().as_u16(), 404);
+}

@@ -31,6 +31,7 @@
 //! heuristic form.
 
 use std::ops::Range;
+use std::sync::LazyLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use custody_scan::{Field, Match, Scanner, is_marker};
@@ -72,6 +73,12 @@ struct Hits<'l> {
 /// Compiled line heuristics; build once per artifact, share by reference.
 pub(crate) struct LineScanner<'s> {
     scanner: &'s Scanner,
+}
+
+/// The compiled patterns of the heuristics, built once per process on first use
+/// (they are constants: compiling them for every artifact cost a few milliseconds
+/// per upload, and a HAR or JSON artifact never needs them).
+struct Patterns {
     header_line: Regex,
     embedded_header: Regex,
     pair: Regex,
@@ -83,6 +90,8 @@ pub(crate) struct LineScanner<'s> {
     /// [`CREDENTIAL_NAME_FRAGMENTS`], ASCII case-insensitive.
     credential_names: AhoCorasick,
 }
+
+static PATTERNS: LazyLock<Patterns> = LazyLock::new(Patterns::new);
 
 /// Which pass: the fast one (skips provably redundant detector calls) or the
 /// reference one (asks the detector about every candidate span).
@@ -120,11 +129,9 @@ fn compile(pattern: &str) -> Regex {
     Regex::new(pattern).expect("static pattern compiles")
 }
 
-impl<'s> LineScanner<'s> {
-    /// Compiles the heuristics over `scanner`.
-    pub(crate) fn new(scanner: &'s Scanner) -> Self {
+impl Patterns {
+    fn new() -> Self {
         Self {
-            scanner,
             // `Name: value` as a whole line, optionally after curl -v's `> ` / `< `.
             header_line: compile(
                 r"^[ \t]*(?:[<>][ \t]+)?([A-Za-z][A-Za-z0-9_\-]*):[ \t]*(\S.*?)[ \t\r]*$",
@@ -143,6 +150,13 @@ impl<'s> LineScanner<'s> {
             triggers: automaton(&trigger::LITERALS),
             credential_names: automaton(CREDENTIAL_NAME_FRAGMENTS),
         }
+    }
+}
+
+impl<'s> LineScanner<'s> {
+    /// The heuristics over `scanner` (the patterns are compiled on first use).
+    pub(crate) fn new(scanner: &'s Scanner) -> Self {
+        Self { scanner }
     }
 
     /// Every flagged span of `line`, merged (sorted, non-overlapping), never inside a
@@ -187,7 +201,8 @@ impl<'s> LineScanner<'s> {
         let markers: Vec<Range<usize>> = if mask & trigger::MARKER == 0 {
             Vec::new()
         } else {
-            self.marker
+            PATTERNS
+                .marker
                 .find_iter(line)
                 .filter(|m| is_marker(m.as_str()))
                 .map(|m| m.range())
@@ -265,7 +280,7 @@ impl<'s> LineScanner<'s> {
     /// Which trigger literals `line` holds, as a bit mask (see [`trigger`]).
     fn mask(&self, line: &str) -> u32 {
         let mut mask = 0u32;
-        for m in self.triggers.find_overlapping_iter(line) {
+        for m in PATTERNS.triggers.find_overlapping_iter(line) {
             mask |= 1u32 << m.pattern().as_u32();
         }
         mask
@@ -277,11 +292,11 @@ impl<'s> LineScanner<'s> {
         let b = name.as_bytes();
         !b.is_empty()
             && b.iter().copied().all(is_plain_byte)
-            && !self.credential_names.is_match(name)
+            && !PATTERNS.credential_names.is_match(name)
     }
 
     fn header_line_hits<'l>(&self, line: &'l str, hits: &mut Hits<'l>) {
-        if let Some(c) = self.header_line.captures(line)
+        if let Some(c) = PATTERNS.header_line.captures(line)
             && let (Some(name), Some(value)) = (c.get(1), c.get(2))
         {
             let field = Field::Header {
@@ -292,7 +307,7 @@ impl<'s> LineScanner<'s> {
     }
 
     fn embedded_hits<'l>(&self, line: &'l str, hits: &mut Hits<'l>) {
-        for c in self.embedded_header.captures_iter(line) {
+        for c in PATTERNS.embedded_header.captures_iter(line) {
             if let (Some(name), Some(value)) = (c.get(1), c.get(2)) {
                 let field = Field::Header {
                     name: name.as_str(),
@@ -303,7 +318,7 @@ impl<'s> LineScanner<'s> {
     }
 
     fn pair_hits<'l>(&self, line: &'l str, pass: Pass, hits: &mut Hits<'l>) {
-        for found in self.pair.find_iter(line) {
+        for found in PATTERNS.pair.find_iter(line) {
             if pass == Pass::Fast
                 && let Some((name, value)) = split_pair(line, found.range())
                 && self.is_benign_name(name)
@@ -313,7 +328,7 @@ impl<'s> LineScanner<'s> {
                 continue;
             }
             // The same match, with its groups (a search from its start finds it again).
-            let Some(c) = self.pair.captures_at(line, found.start()) else {
+            let Some(c) = PATTERNS.pair.captures_at(line, found.start()) else {
                 continue;
             };
             let name = c.get(1).or_else(|| c.get(2)).or_else(|| c.get(3));
@@ -355,7 +370,7 @@ impl<'s> LineScanner<'s> {
     }
 
     fn url_hits<'l>(&self, line: &'l str, pass: Pass, hits: &mut Hits<'l>) {
-        for m in self.url.find_iter(line) {
+        for m in PATTERNS.url.find_iter(line) {
             let trimmed = m.as_str().trim_end_matches(['.', ',', ';', ')', ']', '}']);
             let range = m.start()..m.start().saturating_add(trimmed.len());
             if pass == Pass::Fast && is_plain_url(self, line, range.clone()) {
@@ -367,7 +382,7 @@ impl<'s> LineScanner<'s> {
     }
 
     fn relative_url_hits<'l>(&self, line: &'l str, pass: Pass, hits: &mut Hits<'l>) {
-        for m in self.relative_url.find_iter(line) {
+        for m in PATTERNS.relative_url.find_iter(line) {
             // The group is the match without its one-char left delimiter, which is
             // never `/`: it starts at the match's first `/`.
             let Some(slash) = m.as_str().find('/') else {
@@ -1125,11 +1140,9 @@ mod tests {
 
     #[test]
     fn split_pair_agrees_with_the_groups() {
-        let scanner = Scanner::new();
-        let lines = LineScanner::new(&scanner);
         let line = r#"a=1 "b" : "x y" 'c'='z' d: e9 f="q\"r""#;
-        for m in lines.pair.find_iter(line) {
-            let c = lines.pair.captures_at(line, m.start()).unwrap();
+        for m in PATTERNS.pair.find_iter(line) {
+            let c = PATTERNS.pair.captures_at(line, m.start()).unwrap();
             let name = c.get(1).or_else(|| c.get(2)).or_else(|| c.get(3)).unwrap();
             let value = c.get(4).or_else(|| c.get(5)).or_else(|| c.get(6)).unwrap();
             assert_eq!(

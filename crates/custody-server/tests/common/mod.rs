@@ -1,6 +1,12 @@
 //! The end-to-end harness shared by the server's integration tests: a real server on
-//! loopback over a real SQLite database and blob directory, principals enrolled with
-//! real device keys, and calls signed with DPoP proofs by `custody-client`.
+//! loopback over a real database and blob directory, principals enrolled with real
+//! device keys, and calls signed with DPoP proofs by `custody-client`.
+//!
+//! The database is a fresh SQLite file in the server's data directory, or, with
+//! `CUSTODY_TEST_BACKEND=postgres`, a fresh schema on the PostgreSQL server at
+//! `CUSTODY_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`),
+//! dropped when the server is (DESIGN §11: the same tests on both backends;
+//! `scripts/test.sh` runs them both ways).
 #![allow(
     dead_code,
     reason = "each test binary uses its own part of the shared harness"
@@ -26,6 +32,71 @@ pub struct Server {
     _dir: tempfile::TempDir,
     pub broker: Arc<Broker>,
     pub runtime: tokio::runtime::Runtime,
+    /// The PostgreSQL schema of this server (admin URL, schema), dropped with it.
+    pg_schema: Option<(String, String)>,
+}
+
+const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// True when `CUSTODY_TEST_BACKEND=postgres` asks for PostgreSQL; any other value
+/// than `sqlite` (the default) or `postgres` fails the test.
+pub fn postgres_backend() -> bool {
+    match std::env::var("CUSTODY_TEST_BACKEND").as_deref() {
+        Err(_) | Ok("sqlite") => false,
+        Ok("postgres") => true,
+        Ok(other) => panic!("CUSTODY_TEST_BACKEND={other:?}: expected sqlite or postgres"),
+    }
+}
+
+/// A fresh schema on the test PostgreSQL server: (admin URL, schema, the URL the
+/// server's store opens, with the schema as its search path).
+async fn create_pg_schema() -> (String, String, String) {
+    use sqlx::Connection as _;
+    let url =
+        std::env::var("CUSTODY_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_owned());
+    // The URL is not printed: it may carry a password.
+    let mut admin = sqlx::postgres::PgConnection::connect(&url)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("CUSTODY_TEST_BACKEND=postgres but CUSTODY_TEST_POSTGRES_URL (default {DEFAULT_PG_URL}) is not reachable: {e}")
+        });
+    let mut raw = [0u8; 8];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut raw);
+    let schema = format!(
+        "custody_server_test_{}",
+        raw.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let store_url = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+    (url, schema, store_url)
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let Some((url, schema)) = self.pg_schema.take() else {
+            return;
+        };
+        // From a thread with its own runtime: this may run inside a test's runtime.
+        let _ = std::thread::spawn(move || {
+            use sqlx::Connection as _;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(mut admin) = sqlx::postgres::PgConnection::connect(&url).await {
+                    let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                        .execute(&mut admin)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
 }
 
 pub fn start() -> Server {
@@ -49,7 +120,12 @@ pub fn start_with_overrides(
         .enable_all()
         .build()
         .unwrap();
-    let (base, broker) = runtime.block_on(async {
+    let (base, broker, pg_schema) = runtime.block_on(async {
+        let pg = if postgres_backend() {
+            Some(create_pg_schema().await)
+        } else {
+            None
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let none = |_: &str| None;
@@ -64,13 +140,17 @@ pub fn start_with_overrides(
         // copied to another device) or count audit events exactly; the watch would
         // contain the first and add findings to the second. tests/watch.rs runs it.
         config.watch.enabled = false;
+        config.database_url = pg.as_ref().map(|(_, _, store_url)| store_url.clone());
         edit(&mut config);
         let state = custody_server::open_state_with(config, overrides)
             .await
             .unwrap();
         let broker = Arc::clone(&state.broker);
+        // On PostgreSQL the embedded default must not have been opened beside it.
+        assert_eq!(pg.is_some(), !data.join("custody.db").exists());
         tokio::spawn(custody_server::serve(listener, state));
-        (format!("http://{addr}"), broker)
+        let pg_schema = pg.map(|(url, schema, _)| (url, schema));
+        (format!("http://{addr}"), broker, pg_schema)
     });
     Server {
         base,
@@ -78,6 +158,7 @@ pub fn start_with_overrides(
         _dir: dir,
         broker,
         runtime,
+        pg_schema,
     }
 }
 
