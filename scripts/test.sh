@@ -5,8 +5,10 @@
 #
 # 1. Installs what the tests need when it is missing: Chromium (apt), the
 #    browser test's node modules (`npm ci` in tests/browser), PyJWT and
-#    cryptography (the token interop test).
-# 2. cargo fmt --check, clippy (-D warnings), rustdoc (-D warnings), and the
+#    cryptography (the token interop test), cargo-deny and cargo-fuzz (crates.io,
+#    --locked).
+# 2. cargo fmt --check, cargo deny (licences, bans, sources; deny.toml), clippy
+#    (-D warnings), rustdoc (-D warnings), and the
 #    workspace tests (debug build, --locked); then the server's integration tests a
 #    second time with every server on PostgreSQL (CUSTODY_TEST_BACKEND=postgres);
 #    the fuzz targets of fuzz/ built and smoke-run (scripts/fuzz.sh).
@@ -84,6 +86,13 @@ fi
 step "cargo fmt --all --check"
 cargo fmt --all --check
 rustfmt --check --edition 2024 fuzz/fuzz_targets/*.rs
+
+step "cargo deny check licenses bans sources (deny.toml)"
+if ! cargo deny --version >/dev/null 2>&1; then
+    echo "installing cargo-deny"
+    cargo install --locked cargo-deny
+fi
+cargo deny check licenses bans sources
 
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings

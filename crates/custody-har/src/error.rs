@@ -138,6 +138,9 @@ pub enum LimitKind {
     EntryNodes,
     /// Total input bytes ([`crate::SanitizeOptions::max_input_bytes`]).
     InputBytes,
+    /// Walks over one entry before its sanitized form settled (each walk after the
+    /// first judges what the sweep for secrets learned in the entry changed).
+    UnitPasses,
 }
 
 impl fmt::Display for LimitKind {
@@ -148,6 +151,7 @@ impl fmt::Display for LimitKind {
             Self::EntryBytes => "bytes in one entry",
             Self::EntryNodes => "values in one entry",
             Self::InputBytes => "input bytes",
+            Self::UnitPasses => "sanitizing walks over one entry",
         })
     }
 }

@@ -346,6 +346,37 @@ fn sanitizing_is_idempotent() {
     assert_eq!(report.redactions, 0);
 }
 
+/// Found by the `sanitize` fuzz target (fuzz/, docs/fuzzing.md): a secret learned
+/// from the request's `Cookie` and reused, with one more character, in a JSON body
+/// of the same entry was replaced by the end-of-entry sweep, which did not rescan
+/// what it changed; a second run then redacted the residue glued to the marker. Now
+/// the entry is walked again after such a sweep, so the output is a fixed point.
+#[test]
+fn a_secret_reused_in_the_entry_that_taught_it_leaves_a_fixed_point() {
+    let har = json!({"log": {"version": "1.2", "creator": {"name": "t", "version": "1"},
+        "entries": [{
+            "startedDateTime": "2026-11-28T10:00:00.000Z", "time": 1,
+            "request": {"method": "GET", "url": "https://app.example.com/api",
+                "httpVersion": "HTTP/2",
+                "headers": [{"name": "Cookie", "value": "sid=Zq9Hk2Lm7Vp4Qx1Zt8RwNc6Yb"}],
+                "queryString": [], "cookies": [], "headersSize": -1, "bodySize": 0},
+            "response": {"status": 200, "statusText": "OK", "httpVersion": "HTTP/2",
+                "headers": [], "cookies": [],
+                "content": {"size": 40, "mimeType": "application/json",
+                    "text": "{\"accessactetr\":\"Zq9Hk2Lm7Vp4Qx1Zt8RwNc6Yb9\"}"},
+                "redirectURL": "", "headersSize": -1, "bodySize": 40},
+            "cache": {}, "timings": {"send": 0, "wait": 1, "receive": 0}}]}});
+    let (once, _) = sanitize_har(&serde_json::to_vec(&har).unwrap()).unwrap();
+    assert!(!once.contains("Zq9Hk2Lm7Vp4Qx1Zt8RwNc6Yb"));
+    let (twice, report) =
+        sanitize_har(once.as_bytes()).unwrap_or_else(|e| panic!("re-sanitizing refused: {e}"));
+    assert_eq!(
+        report.redactions, 0,
+        "the first output still held something to redact"
+    );
+    assert_eq!(once, twice);
+}
+
 #[test]
 fn unsafe_variant_leaks_every_planted_value() {
     // The attack succeeds without the sanitizer: a plain JSON round trip keeps every

@@ -29,6 +29,14 @@ use crate::json::parse::{Limits, parse_document};
 use crate::json::value::{Pointer, Src, Str, Value};
 use crate::report::LocationKind;
 
+/// Walks over one unit at most. A walk after the first happens only when the
+/// previous one taught secrets whose reuse the sweep then replaced in the unit: the
+/// next walk judges and rescans those strings in their fields (a sweep alone once
+/// left a residue glued to a marker that a second `custody sanitize` redacted, found
+/// by the `sanitize` fuzz target). Each further walk needs a newly learned secret,
+/// which needs a redaction of text that is not yet a marker, so the walks end; the
+/// bound is a backstop, and hitting it refuses the artifact (fail-closed).
+pub(crate) const MAX_UNIT_PASSES: u64 = 8;
 /// Shortest secret learned for exact-reuse redaction (shorter values would redact
 /// unrelated text).
 pub(crate) const MIN_KNOWN_LEN: usize = 8;
@@ -131,11 +139,11 @@ impl<'a> Engine<'a> {
         self.unit_offset = offset;
     }
 
-    /// Ends a unit: if it taught new secrets, sweep it once more for their reuse.
-    pub(crate) fn end_unit(&mut self, src: Src<'_>, unit: &mut Value) {
-        if self.known.refresh() {
-            self.sweep(src, unit);
-        }
+    /// Ends a walk over a unit: if it taught new secrets, sweeps the unit once more
+    /// for their reuse. True if the sweep changed a string: the caller then walks the
+    /// unit again (see [`MAX_UNIT_PASSES`]).
+    pub(crate) fn end_unit(&mut self, src: Src<'_>, unit: &mut Value) -> bool {
+        self.known.refresh() && self.sweep(src, unit)
     }
 
     fn location(&self) -> Location {
@@ -301,25 +309,33 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Replaces exact reuses of known secrets in every string of `v`.
-    fn sweep(&mut self, src: Src<'_>, v: &mut Value) {
+    /// Replaces exact reuses of known secrets in every string of `v`; true if any.
+    /// What it changes is not rescanned here (the sweep knows no field): the caller
+    /// walks the unit again, which judges and rescans every string in its field.
+    fn sweep(&mut self, src: Src<'_>, v: &mut Value) -> bool {
         let Mode::Sanitize(redactor) = self.mode else {
-            return;
+            return false;
         };
         match v {
             Value::Str(s) => {
                 let text = src.text(s);
                 let mut matches = Vec::new();
                 self.known.find(text, &mut matches);
-                if !matches.is_empty() {
-                    let matches = merge(text, matches);
-                    let new = self.replace(text, &matches, redactor, LocationKind::KnownSecret);
-                    s.set(new);
+                if matches.is_empty() {
+                    return false;
                 }
+                let matches = merge(text, matches);
+                let new = self.replace(text, &matches, redactor, LocationKind::KnownSecret);
+                s.set(new);
+                true
             }
-            Value::Arr(items, _) => items.iter_mut().for_each(|i| self.sweep(src, i)),
-            Value::Obj(members, _) => members.iter_mut().for_each(|(_, m)| self.sweep(src, m)),
-            Value::Null | Value::Bool(_) | Value::Num(_) => {}
+            Value::Arr(items, _) => items
+                .iter_mut()
+                .fold(false, |changed, i| self.sweep(src, i) | changed),
+            Value::Obj(members, _) => members
+                .iter_mut()
+                .fold(false, |changed, (_, m)| self.sweep(src, m) | changed),
+            Value::Null | Value::Bool(_) | Value::Num(_) => false,
         }
     }
 

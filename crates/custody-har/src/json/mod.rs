@@ -19,8 +19,8 @@ use std::io::{BufWriter, Read, Write};
 use custody_scan::{Finding, Redactor, Scanner};
 
 use crate::SanitizeOptions;
-use crate::error::SanitizeError;
-use crate::json::engine::{Engine, Mode};
+use crate::error::{LimitKind, SanitizeError};
+use crate::json::engine::{Engine, MAX_UNIT_PASSES, Mode};
 pub(crate) use crate::json::output::Digests;
 use crate::json::output::HashingWriter;
 use crate::json::parse::Reader;
@@ -83,7 +83,16 @@ impl<R: Read> Stream<'_, '_, R> {
         let mut value = self.reader.parse_value(depth)?;
         let src = self.reader.source()?;
         f(self.engine, src, &mut value);
-        self.engine.end_unit(src, &mut value);
+        let mut walks = 1;
+        while self.engine.end_unit(src, &mut value) {
+            if walks == MAX_UNIT_PASSES {
+                return Err(self
+                    .reader
+                    .limit_error(LimitKind::UnitPasses, MAX_UNIT_PASSES));
+            }
+            f(self.engine, src, &mut value);
+            walks += 1;
+        }
         self.buf.clear();
         value.write(src, &mut self.buf)?;
         self.reader.release();

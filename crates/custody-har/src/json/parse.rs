@@ -206,7 +206,7 @@ impl<R: Read> Reader<R> {
         })
     }
 
-    fn limit_error(&self, what: LimitKind, limit: u64) -> SanitizeError {
+    pub(crate) fn limit_error(&self, what: LimitKind, limit: u64) -> SanitizeError {
         SanitizeError::Limit(LimitError {
             what,
             limit,

@@ -107,10 +107,8 @@ impl<'a> Engine<'a> {
     }
 
     /// Ends a unit: if it taught new secrets, sweep it once more for their reuse.
-    pub(crate) fn end_unit(&mut self, unit: &mut Value) {
-        if self.known.refresh() {
-            self.sweep(unit);
-        }
+    pub(crate) fn end_unit(&mut self, unit: &mut Value) -> bool {
+        self.known.refresh() && self.sweep(unit)
     }
 
     fn location(&self) -> Location {
@@ -247,23 +245,30 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Replaces exact reuses of known secrets in every string of `v`.
-    fn sweep(&mut self, v: &mut Value) {
+    /// Replaces exact reuses of known secrets in every string of `v`; true if any
+    /// (the caller then walks the unit again).
+    fn sweep(&mut self, v: &mut Value) -> bool {
         let Mode::Sanitize(redactor) = self.mode else {
-            return;
+            return false;
         };
         match v {
             Value::Str(s) => {
                 let mut matches = Vec::new();
                 self.known.find(s, &mut matches);
-                if !matches.is_empty() {
-                    let matches = merge(s, matches);
-                    *s = self.replace(s, &matches, redactor, LocationKind::KnownSecret);
+                if matches.is_empty() {
+                    return false;
                 }
+                let matches = merge(s, matches);
+                *s = self.replace(s, &matches, redactor, LocationKind::KnownSecret);
+                true
             }
-            Value::Arr(items) => items.iter_mut().for_each(|i| self.sweep(i)),
-            Value::Obj(members) => members.iter_mut().for_each(|(_, m)| self.sweep(m)),
-            Value::Null | Value::Bool(_) | Value::Num(_) => {}
+            Value::Arr(items) => items
+                .iter_mut()
+                .fold(false, |changed, i| self.sweep(i) | changed),
+            Value::Obj(members) => members
+                .iter_mut()
+                .fold(false, |changed, (_, m)| self.sweep(m) | changed),
+            Value::Null | Value::Bool(_) | Value::Num(_) => false,
         }
     }
 

@@ -14,7 +14,8 @@ use std::io::{BufWriter, Read, Write};
 use custody_scan::{Finding, Redactor, Scanner};
 
 use crate::SanitizeOptions;
-use crate::error::SanitizeError;
+use crate::error::{LimitKind, SanitizeError};
+use crate::json::engine::MAX_UNIT_PASSES;
 use crate::reference::engine::{Engine, Mode};
 use crate::reference::output::HashingWriter;
 use crate::reference::parse::Reader;
@@ -76,7 +77,16 @@ impl<R: Read> Stream<'_, '_, R> {
         self.engine.begin_unit(self.reader.offset());
         let mut value = self.reader.parse_value(depth)?;
         f(self.engine, &mut value);
-        self.engine.end_unit(&mut value);
+        let mut walks = 1;
+        while self.engine.end_unit(&mut value) {
+            if walks == MAX_UNIT_PASSES {
+                return Err(self
+                    .reader
+                    .limit_error(LimitKind::UnitPasses, MAX_UNIT_PASSES));
+            }
+            f(self.engine, &mut value);
+            walks += 1;
+        }
         self.buf.clear();
         value.write_to(&mut self.buf)?;
         self.out.write_all(&self.buf)?;
