@@ -377,6 +377,37 @@ fn a_secret_reused_in_the_entry_that_taught_it_leaves_a_fixed_point() {
     assert_eq!(once, twice);
 }
 
+/// Found by the `sanitize` fuzz target: member names of a JSON body are covered by
+/// a text pass over the whole document, which ran only when no value of the
+/// document was redacted; a body with a redacted token kept a password written in a
+/// member name.
+#[test]
+fn a_secret_in_a_member_name_is_redacted_beside_a_redacted_value() {
+    let body = r#"{"debug;password='Tr0ub4dor3xK9pQ7vL2';end":"x","access_token":"Zq9Hk2Lm7Vp4Qx1Zt8RwNc6Yb9"}"#;
+    let har = json!({"log": {"version": "1.2", "creator": {"name": "t", "version": "1"},
+        "entries": [{
+            "startedDateTime": "2026-11-28T10:00:00.000Z", "time": 1,
+            "request": {"method": "POST", "url": "https://app.example.com/api",
+                "httpVersion": "HTTP/2", "headers": [], "queryString": [], "cookies": [],
+                "postData": {"mimeType": "application/json", "text": body},
+                "headersSize": -1, "bodySize": body.len()},
+            "response": {"status": 200, "statusText": "OK", "httpVersion": "HTTP/2",
+                "headers": [], "cookies": [],
+                "content": {"size": 0, "mimeType": "text/plain", "text": ""},
+                "redirectURL": "", "headersSize": -1, "bodySize": 0},
+            "cache": {}, "timings": {"send": 0, "wait": 1, "receive": 0}}]}});
+    let (once, _) = sanitize_har(&serde_json::to_vec(&har).unwrap()).unwrap();
+    assert!(!once.contains("Zq9Hk2Lm7Vp4Qx1Zt8RwNc6Yb9"), "{once}");
+    assert!(!once.contains("Tr0ub4dor3xK9pQ7vL2"), "{once}");
+    let (twice, report) =
+        sanitize_har(once.as_bytes()).unwrap_or_else(|e| panic!("re-sanitizing refused: {e}"));
+    assert_eq!(
+        report.redactions, 0,
+        "the first output still held something to redact"
+    );
+    assert_eq!(once, twice);
+}
+
 #[test]
 fn unsafe_variant_leaks_every_planted_value() {
     // The attack succeeds without the sanitizer: a plain JSON round trip keeps every

@@ -385,7 +385,10 @@ impl<'a> Engine<'a> {
         let changed = self.walk(&mut doc, None, loc);
         self.embed_depth -= 1;
         if changed {
+            // Member names are not walked: the text pass over the whole document
+            // catches a secret in one, as on the unchanged path below.
             *s = doc.to_json_string();
+            self.redact(s, Field::Text, loc);
             return Some(true);
         }
         if self.detections > before {
