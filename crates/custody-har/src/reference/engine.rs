@@ -1096,6 +1096,7 @@ impl KnownSecrets {
     }
 
     fn find(&self, s: &str, out: &mut Vec<Match>) {
+        let first = out.len();
         for (automaton, base) in [(&self.global, 0), (&self.recent, self.global_len)] {
             let Some(ac) = automaton else { continue };
             for m in ac.find_iter(s) {
@@ -1106,6 +1107,9 @@ impl KnownSecrets {
                     });
                 }
             }
+        }
+        if out.len() > first {
+            crate::json::engine::drop_inside_markers(s, out, first);
         }
     }
 }
