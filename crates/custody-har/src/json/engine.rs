@@ -35,15 +35,18 @@ const MAX_MARKER_LEN: usize = 1024;
 
 /// The byte ranges of the well-formed markers in `s`.
 pub(crate) fn marker_spans(s: &str) -> Vec<std::ops::Range<usize>> {
+    let bytes = s.as_bytes();
     let mut spans = Vec::new();
     let mut from = 0;
-    while let Some(i) = s.get(from..).and_then(|rest| rest.find("[redacted:")) {
+    while let Some(i) = bytes
+        .get(from..)
+        .and_then(|rest| memchr::memmem::find(rest, b"[redacted:"))
+    {
         let start = from + i;
-        let window = s.get(start..).unwrap_or_default();
-        let window = window
-            .get(..window.len().min(MAX_MARKER_LEN))
-            .unwrap_or(window);
-        match window.find(']').map(|len| start + len + 1) {
+        let window = bytes
+            .get(start..bytes.len().min(start.saturating_add(MAX_MARKER_LEN)))
+            .unwrap_or_default();
+        match memchr::memchr(b']', window).map(|len| start + len + 1) {
             Some(end) if s.get(start..end).is_some_and(custody_scan::is_marker) => {
                 spans.push(start..end);
                 from = end;
@@ -1452,6 +1455,9 @@ mod tests {
         );
         assert!(marker_spans("[redacted:[redacted:[redacted:").is_empty());
         assert!(marker_spans("no markers").is_empty());
+        // Too long to be a marker, and the bound falls inside a two-byte character.
+        let long = format!("[redacted:{}]é{m}", "é".repeat(600));
+        assert_eq!(marker_spans(&long), vec![long.len() - m.len()..long.len()]);
     }
 
     #[test]
